@@ -1,1 +1,201 @@
-fn main() {}
+//! The `hoist` command: `serve` runs the gateway, `push` runs the same pipeline on a file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hoist::archive::decode::{CHUNK, Counters, Feed};
+use hoist::config::{Config, Flags, LayerCompression};
+use tokio::io::AsyncReadExt;
+
+#[derive(Parser)]
+#[command(
+    name = "hoist",
+    version,
+    about = "Stream container image archives into an OCI registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP gateway.
+    Serve {
+        /// TOML config file (see config/hoist.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Backend registry URL (default http://127.0.0.1:5000).
+        #[arg(long)]
+        registry: Option<String>,
+    },
+    /// Push one archive file (or `-` for stdin) without the server.
+    Push {
+        file: String,
+        /// REPOSITORY[:TAG]; leave out to use the names in the archive.
+        reference: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        registry: Option<String>,
+        /// Extra tags.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// gzip, zstd or keep.
+        #[arg(long)]
+        layer_compression: Option<LayerCompression>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "hoist=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            registry,
+        } => {
+            let flags = Flags {
+                listen,
+                registry,
+                layer_compression: None,
+            };
+            let config = Config::load(config.as_deref(), &flags)?;
+            runtime.block_on(serve(config))
+        }
+        Command::Push {
+            file,
+            reference,
+            config,
+            registry,
+            tags,
+            layer_compression,
+        } => {
+            let flags = Flags {
+                listen: None,
+                registry,
+                layer_compression,
+            };
+            let config = Config::load(config.as_deref(), &flags)?;
+            let code = runtime.block_on(push(config, file, reference, tags))?;
+            std::process::exit(code);
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, registry = %config.registry, "hoist serving");
+    let state = hoist::state(config)?;
+    println!("hoist listening on http://{addr}");
+    hoist::run(listener, state, shutdown_signal(), Duration::from_secs(30)).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn push(
+    config: Config,
+    file: String,
+    reference: Option<String>,
+    tags: Vec<String>,
+) -> anyhow::Result<i32> {
+    let target = match reference {
+        Some(r) => {
+            let (repository, tag) =
+                hoist::reference::parse_target(&r).map_err(|e| anyhow::anyhow!("{e}"))?;
+            hoist::push::Target::Named { repository, tag }
+        }
+        None => hoist::push::Target::FromArchive,
+    };
+    let request = hoist::push::Request {
+        target,
+        extra_tags: tags,
+        layer_compression: config.layer_compression,
+    };
+    let state = hoist::state(config)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let counters = Arc::new(Counters::default());
+    let mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        Box::new(
+            tokio::fs::File::open(&file)
+                .await
+                .with_context(|| format!("opening {file}"))?,
+        )
+    };
+    let c2 = counters.clone();
+    let feeder = tokio::spawn(async move {
+        loop {
+            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+            match input.read_buf(&mut buf).await {
+                Ok(0) => {
+                    let _ = tx.send(Feed::End).await;
+                    return;
+                }
+                Ok(n) => {
+                    c2.received
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    if tx.send(Feed::Chunk(buf.freeze())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let received = c2.received.load(std::sync::atomic::Ordering::Relaxed);
+                    let _ = tx
+                        .send(Feed::Fail(hoist::archive::ArchiveError::BodyIncomplete {
+                            received,
+                        }))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let result = state.pusher.push(request, rx, counters).await;
+    feeder.abort();
+    match result {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
+        Err(e) => {
+            let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+            eprintln!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(1)
+        }
+    }
+}

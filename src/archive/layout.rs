@@ -1,0 +1,255 @@
+//! The metadata formats inside image archives: docker `manifest.json`, OCI `index.json`,
+//! manifests, indexes and image configs. Raw bytes are always kept beside the parsed form, so
+//! a manifest can be pushed byte-exact and its digest kept.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+use crate::digest::Digest;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// One image in a docker `manifest.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DockerImage {
+    #[serde(rename = "Config")]
+    pub config: String,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    pub layers: Vec<String>,
+}
+
+/// An OCI/docker content descriptor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: Option<String>,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn render(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
+/// A manifest or index, as far as hoist needs to read it.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Index {
+        media_type: String,
+        manifests: Vec<Descriptor>,
+    },
+    Manifest {
+        media_type: String,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDocument {
+    schema_version: Option<u32>,
+    media_type: Option<String>,
+    manifests: Option<serde_json::Value>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
+}
+
+impl Document {
+    /// Parses a manifest or index. `hint` is the media type of the descriptor that named it;
+    /// a document that is ambiguous (CVE-2021-41190), has no usable type, or disagrees with
+    /// the descriptor is refused.
+    pub fn parse(bytes: &[u8], hint: Option<&str>) -> Result<Document, String> {
+        let raw: RawDocument = strict_json(bytes)?;
+        if raw.schema_version != Some(2) {
+            return Err("schemaVersion must be 2".into());
+        }
+        if raw.manifests.is_some() && (raw.config.is_some() || raw.layers.is_some()) {
+            return Err("document has both manifests and config/layers (ambiguous)".into());
+        }
+        let media_type = match (&raw.media_type, hint) {
+            (Some(m), Some(h)) if m != h => {
+                return Err(format!("mediaType {m} disagrees with the descriptor's {h}"));
+            }
+            (Some(m), _) => m.clone(),
+            (None, Some(h)) => h.to_string(),
+            (None, None) if raw.manifests.is_some() => OCI_INDEX.to_string(),
+            (None, None) => OCI_MANIFEST.to_string(),
+        };
+        match media_type.as_str() {
+            OCI_INDEX | DOCKER_LIST => {
+                let manifests = match raw.manifests {
+                    Some(v @ serde_json::Value::Array(_)) => {
+                        serde_json::from_value(v).map_err(|e| format!("manifests: {e}"))?
+                    }
+                    _ => return Err("an index needs a manifests array".into()),
+                };
+                Ok(Document::Index {
+                    media_type,
+                    manifests,
+                })
+            }
+            OCI_MANIFEST | DOCKER_MANIFEST => {
+                let config = raw.config.ok_or("a manifest needs a config")?;
+                let layers = raw.layers.ok_or("a manifest needs layers")?;
+                Ok(Document::Manifest {
+                    media_type,
+                    config,
+                    layers,
+                })
+            }
+            other => Err(format!("unsupported manifest media type {other}")),
+        }
+    }
+}
+
+/// The part of an image config hoist checks: the layers' uncompressed digests.
+#[derive(Debug, Deserialize)]
+pub struct ImageConfig {
+    pub rootfs: RootFs,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RootFs {
+    pub diff_ids: Vec<Digest>,
+}
+
+/// Parses JSON refusing duplicate object keys anywhere: Go keeps the last, serde the first or
+/// an error, and two readers must never disagree on what a manifest says.
+pub fn strict_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    NoDuplicates
+        .deserialize(&mut de)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+struct NoDuplicates;
+
+impl<'de> DeserializeSeed<'de> for NoDuplicates {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NoDuplicates {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicates)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+            }
+            map.next_value_seed(NoDuplicates)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether bytes look like JSON (an object), for classifying blobs as they stream by.
+pub fn looks_like_json(head: &[u8]) -> bool {
+    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Whether bytes look like the start of a tar stream (ustar magic, or a zero block as an
+/// empty layer starts).
+pub fn looks_like_tar(head: &[u8]) -> bool {
+    (head.len() >= 263 && &head[257..262] == b"ustar")
+        || (head.len() >= 512 && head[..512].iter().all(|&b| b == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        assert!(strict_json::<serde_json::Value>(br#"{"a":1,"b":{"c":1,"c":2}}"#).is_err());
+        assert!(strict_json::<serde_json::Value>(br#"{"a":[{"x":1},{"x":2}]}"#).is_ok());
+    }
+
+    #[test]
+    fn ambiguous_documents_are_refused() {
+        let d = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"layers":[]}"#;
+        assert!(Document::parse(d, None).unwrap_err().contains("ambiguous"));
+        let d = br#"{"schemaVersion":2,"manifests":null}"#;
+        assert!(Document::parse(d, None).is_err());
+        let d = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+        assert!(matches!(
+            Document::parse(d, None),
+            Ok(Document::Manifest { .. })
+        ));
+        assert!(Document::parse(d, Some(DOCKER_MANIFEST)).is_err());
+    }
+
+    #[test]
+    fn sniffing() {
+        assert!(looks_like_json(b"  \n{\"a\":1}"));
+        assert!(!looks_like_json(b"[1]"));
+        let mut tar = vec![0u8; 512];
+        assert!(looks_like_tar(&tar));
+        tar[0] = b'a';
+        assert!(!looks_like_tar(&tar));
+        tar[257..262].copy_from_slice(b"ustar");
+        assert!(looks_like_tar(&tar));
+    }
+}

@@ -1,0 +1,215 @@
+//! Stage 2: the tar entry stream, validated entry by entry: names normalised, duplicates,
+//! counts, entry types and PAX/ustar size agreement checked before any byte is used.
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncRead;
+use tokio_tar::{Archive, Entries, Entry};
+
+use super::ArchiveError;
+use super::paths;
+use crate::limits::Limits;
+
+/// One validated entry.
+pub enum Item<R: AsyncRead + Unpin> {
+    /// A regular file; its body is read from `entry`.
+    File {
+        path: String,
+        size: u64,
+        entry: Entry<Archive<R>>,
+    },
+    /// A symbolic link, target already resolved against the link's directory.
+    Symlink { path: String, target: String },
+    /// A hard link to an earlier entry.
+    Hardlink { path: String, target: String },
+}
+
+/// Walks the entries of a tar stream.
+pub struct Walker<R: AsyncRead + Unpin> {
+    archive: Archive<R>,
+    entries: Entries<R>,
+    seen: HashSet<String>,
+    files: HashSet<String>,
+    count: u64,
+    limits: Limits,
+}
+
+/// ustar size fields hold 11 octal digits: beyond that a writer must use PAX.
+const USTAR_MAX: u64 = (1 << 33) - 1;
+
+impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
+    pub fn new(reader: R, limits: Limits) -> Result<Walker<R>, ArchiveError> {
+        let mut archive = tokio_tar::ArchiveBuilder::new(reader).build();
+        let entries = archive.entries().map_err(|e| ArchiveError::Malformed {
+            at: "at the start".into(),
+            detail: e.to_string(),
+        })?;
+        Ok(Walker {
+            archive,
+            entries,
+            seen: HashSet::new(),
+            files: HashSet::new(),
+            count: 0,
+            limits,
+        })
+    }
+
+    /// Number of entries so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The next file or link; directories are checked and skipped.
+    pub async fn next(&mut self) -> Result<Option<Item<R>>, ArchiveError> {
+        loop {
+            let entry = match self.entries.next().await {
+                None => return Ok(None),
+                Some(Ok(e)) => e,
+                Some(Err(e)) => {
+                    if self.count == 0 {
+                        return Err(ArchiveError::NotAnArchive {
+                            detail: format!("not a tar archive after decompression ({e})"),
+                        });
+                    }
+                    return Err(ArchiveError::Malformed {
+                        at: format!("after entry {}", self.count),
+                        detail: e.to_string(),
+                    });
+                }
+            };
+            self.count += 1;
+            if self.count > self.limits.entries {
+                return Err(ArchiveError::TooManyEntries {
+                    limit: self.limits.entries,
+                });
+            }
+            let raw_path = entry.path_bytes().map_err(|e| ArchiveError::Malformed {
+                at: format!("at entry {}", self.count),
+                detail: e.to_string(),
+            })?;
+            let shown = String::from_utf8_lossy(&raw_path)
+                .chars()
+                .take(300)
+                .collect::<String>();
+            let path = paths::normalize(&raw_path, self.limits.path_bytes).map_err(|reason| {
+                ArchiveError::EntryPath {
+                    path: shown.clone(),
+                    reason,
+                }
+            })?;
+            let header = entry.header();
+            let kind = header.entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            if path.is_empty() {
+                return Err(ArchiveError::EntryPath {
+                    path: shown,
+                    reason: "name is empty",
+                });
+            }
+            if kind.is_pax_global_extensions() {
+                return Err(header_err(&path, "global PAX headers are not accepted"));
+            }
+            if kind.is_gnu_sparse() {
+                return Err(header_err(&path, "sparse entries are not accepted"));
+            }
+            if !(kind.is_file() || kind.is_contiguous() || kind.is_symlink() || kind.is_hard_link())
+            {
+                return Err(header_err(
+                    &path,
+                    &format!("entry type {:?} is not accepted", kind.as_byte() as char),
+                ));
+            }
+            // Two parsers must never see two different archives (TARmageddon, CVE-2025-62518):
+            // a PAX size may only differ from the ustar size where ustar cannot express it.
+            let ustar = header
+                .raw_file_size()
+                .map_err(|e| header_err(&path, &e.to_string()))?;
+            let size = entry.effective_size();
+            if size != ustar && !(ustar == 0 && size > USTAR_MAX) {
+                return Err(header_err(
+                    &path,
+                    &format!("PAX size {size} disagrees with the header size {ustar}"),
+                ));
+            }
+            if !self.seen.insert(path.clone()) {
+                return Err(ArchiveError::Duplicate { path });
+            }
+            if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .map_err(|e| header_err(&path, &e.to_string()))?
+                    .map(|t| String::from_utf8_lossy(&t).to_string())
+                    .unwrap_or_default();
+                let link_err = |reason| ArchiveError::Link {
+                    path: path.clone(),
+                    target: target.clone(),
+                    reason,
+                };
+                if kind.is_symlink() {
+                    let resolved = paths::resolve_link(&path, &target)
+                        .ok_or_else(|| link_err("it points outside the archive"))?;
+                    return Ok(Some(Item::Symlink {
+                        path,
+                        target: resolved,
+                    }));
+                }
+                let resolved = paths::normalize_hardlink(&target)
+                    .ok_or_else(|| link_err("it points outside the archive"))?;
+                if !self.files.contains(&resolved) {
+                    return Err(link_err("a hard link must name an earlier file"));
+                }
+                return Ok(Some(Item::Hardlink {
+                    path,
+                    target: resolved,
+                }));
+            }
+            self.files.insert(path.clone());
+            return Ok(Some(Item::File { path, size, entry }));
+        }
+    }
+
+    /// After the end-of-archive marker: only zero padding may follow.
+    /// Reading on to the end also lets the client finish sending before it gets an answer.
+    pub async fn finish(self) -> Result<(), ArchiveError> {
+        use tokio::io::AsyncReadExt;
+        let Walker {
+            archive,
+            entries,
+            count,
+            ..
+        } = self;
+        drop(entries);
+        let Ok(mut reader) = archive.into_inner() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| ArchiveError::Malformed {
+                    at: format!("after the end of the tar ({count} entries)"),
+                    detail: e.to_string(),
+                })?;
+            if n == 0 {
+                return Ok(());
+            }
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Err(ArchiveError::Malformed {
+                    at: format!("after the end of the tar ({count} entries)"),
+                    detail: "trailing data that is not zero padding".into(),
+                });
+            }
+        }
+    }
+}
+
+fn header_err(path: &str, reason: &str) -> ArchiveError {
+    ArchiveError::EntryHeader {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,86 @@
+//! The HTTP face of hoist: router, upload extraction (raw body or multipart), errors → JSON
+//! responses. The only module that knows axum.
+
+mod page;
+mod upload;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, get, on};
+use tokio::sync::Semaphore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::push::{PushError, Pusher};
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub pusher: Arc<Pusher>,
+    /// Pushes in flight; one more is shed with 503 BUSY rather than queued.
+    pub slots: Arc<Semaphore>,
+}
+
+/// Builds the router; tests build the same one.
+pub fn app(state: AppState) -> Router {
+    let push = MethodFilter::PUT.or(MethodFilter::POST);
+    let cors = cors(&state.pusher.config.cors_allow_origins);
+    let mut router = Router::new()
+        .route("/", get(page::index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/push", on(push, upload::push_from_archive))
+        .route("/push/", on(push, upload::push_from_archive))
+        .route("/push/{*spec}", on(push, upload::push_named))
+        // The body is streamed, never buffered: the buffering extractors' cap does not apply,
+        // limits.request_bytes does.
+        .layer(DefaultBodyLimit::disable())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::PUT, Method::POST])
+            .allow_headers([axum::http::header::CONTENT_TYPE]),
+    )
+}
+
+/// An error as the client sees it: status and `{"error": {"code", "message"}}`.
+pub struct ApiError(pub PushError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = e.code(), error = %e, "push failed");
+        } else {
+            tracing::info!(code = e.code(), error = %e, "push rejected");
+        }
+        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+        let mut resp = (status, axum::Json(body)).into_response();
+        if matches!(e, PushError::Busy) {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}

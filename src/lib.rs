@@ -1,0 +1,61 @@
+//! hoist: an HTTP gateway that streams container image archives into an OCI registry in one
+//! pass. See `docs/API.md` for the contract and `shared/DESIGN.md` for the architecture.
+
+pub mod archive;
+pub mod config;
+pub mod digest;
+pub mod http;
+pub mod limits;
+pub mod push;
+pub mod reference;
+pub mod registry;
+pub mod report;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+/// Builds the shared state from a validated config.
+pub fn state(config: config::Config) -> anyhow::Result<http::AppState> {
+    let registry = Arc::new(registry::Registry::new(&config)?);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
+    Ok(http::AppState {
+        pusher: Arc::new(push::Pusher {
+            registry,
+            config: Arc::new(config),
+        }),
+        slots,
+    })
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests for at most `drain`.
+pub async fn run(
+    listener: TcpListener,
+    state: http::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: std::time::Duration,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, http::app(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => return Ok(r?),
+        () = shutdown => {}
+    }
+    tracing::info!(
+        drain_secs = drain.as_secs(),
+        "shutting down; draining pushes in flight"
+    );
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(drain, server).await {
+        Ok(r) => Ok(r?),
+        Err(_) => {
+            tracing::warn!("drain deadline passed; stopping with pushes in flight");
+            Ok(())
+        }
+    }
+}

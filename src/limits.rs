@@ -1,0 +1,60 @@
+//! Every bound hoist puts on one upload, in one place. Each has its own error code
+//! (see `docs/API.md`) so a client can tell which one it hit.
+
+use serde::{Deserialize, Serialize};
+
+/// Per-request limits. Defaults suit multi-GB images on a small gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Request body bytes as received (compressed). Default 64 GiB: the largest layers seen
+    /// in the wild (CUDA/ML images) are tens of GB. `REQUEST_TOO_LARGE`.
+    pub request_bytes: u64,
+    /// Archive bytes after whole-archive decompression. Stops gzip/zstd bombs early.
+    /// Default 128 GiB. `DECOMPRESSED_TOO_LARGE`.
+    pub decompressed_bytes: u64,
+    /// Compression ratio cap (decompressed / compressed), checked once 64 MiB have been
+    /// decompressed. Real archives stay far below 100:1; bombs are 1000:1. Default 200.
+    /// `DECOMPRESSED_TOO_LARGE`.
+    pub max_ratio: u64,
+    /// Tar entries (headers) in the archive. Default 100 000. `TOO_MANY_ENTRIES`.
+    pub entries: u64,
+    /// One metadata file kept in memory (manifest.json, index.json, manifests, configs).
+    /// Default 4 MiB, the registries' own manifest cap. `METADATA_TOO_LARGE`.
+    pub metadata_file_bytes: u64,
+    /// All metadata kept in memory for one request. Default 32 MiB. `METADATA_TOO_LARGE`.
+    pub metadata_total_bytes: u64,
+    /// Longest entry name, in bytes. Default 4096. `ENTRY_PATH_INVALID`.
+    pub path_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_bytes: 64 << 30,
+            decompressed_bytes: 128 << 30,
+            max_ratio: 200,
+            entries: 100_000,
+            metadata_file_bytes: 4 << 20,
+            metadata_total_bytes: 32 << 20,
+            path_bytes: 4096,
+        }
+    }
+}
+
+impl Limits {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.request_bytes == 0
+            || self.decompressed_bytes == 0
+            || self.entries == 0
+            || self.metadata_file_bytes == 0
+            || self.metadata_total_bytes < self.metadata_file_bytes
+            || self.max_ratio == 0
+        {
+            anyhow::bail!(
+                "limits must be positive and metadata_total_bytes >= metadata_file_bytes"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,471 @@
+//! The registry client proper. Every request that carries no body (or a body still in memory)
+//! is retried with backoff; a streamed PATCH is sent once, since its bytes are gone.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Response, StatusCode};
+use url::Url;
+
+use super::RegistryError;
+use super::auth::Auth;
+use super::error::describe_body;
+use crate::config::Config;
+use crate::digest::Digest;
+
+const OCTET: &str = "application/octet-stream";
+
+/// The registry hoist pushes to. Cheap to share (`Arc`); one connection pool per process.
+pub struct Registry {
+    http: reqwest::Client,
+    base: Url,
+    auth: Auth,
+    retries: u32,
+    idle: Duration,
+}
+
+/// An open upload session: where to send the next request.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub location: Url,
+    pub repository: String,
+}
+
+/// The answer to a POST that may mount.
+pub enum Started {
+    Mounted,
+    Session(Upload),
+}
+
+impl Registry {
+    pub fn new(config: &Config) -> anyhow::Result<Registry> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.idle_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Registry {
+            http,
+            base: config.registry.clone(),
+            auth: Auth::new(
+                config.registry_username.clone(),
+                config.registry_password.clone(),
+            ),
+            retries: config.retries,
+            idle: config.idle_timeout,
+        })
+    }
+
+    /// The registry's host, as clients name it (`host:port`).
+    pub fn host(&self) -> String {
+        match self.base.port() {
+            Some(p) => format!("{}:{p}", self.base.host_str().unwrap_or("")),
+            None => self.base.host_str().unwrap_or("").to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut u = self.base.clone();
+        u.set_path(path);
+        u.set_query(None);
+        u
+    }
+
+    fn scopes(repo: &str, from: Option<&str>) -> Vec<String> {
+        let mut s = vec![format!("repository:{repo}:pull,push")];
+        if let Some(f) = from.filter(|f| *f != repo) {
+            s.push(format!("repository:{f}:pull"));
+        }
+        s
+    }
+
+    /// Sends a request whose body can be rebuilt, following auth challenges and retrying
+    /// transient failures with exponential backoff, jitter and `Retry-After`.
+    async fn send(
+        &self,
+        op: &str,
+        scopes: &[String],
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let mut attempt = 0u32;
+        let mut auth_retried = false;
+        loop {
+            let mut req = build();
+            if let Some(h) = self.auth.header(&self.http, scopes).await? {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let result = tokio::time::timeout(self.idle, req.send()).await;
+            let err = match result {
+                Err(_) => RegistryError::Timeout {
+                    op: op.into(),
+                    secs: self.idle.as_secs(),
+                },
+                Ok(Err(e)) => transport_error(op, &e, self.idle),
+                Ok(Ok(resp)) if resp.status() == StatusCode::UNAUTHORIZED && !auth_retried => {
+                    auth_retried = true;
+                    let challenge = resp
+                        .headers()
+                        .get(WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok());
+                    self.auth.forget(scopes);
+                    if self.auth.learn(challenge) {
+                        continue;
+                    }
+                    return Err(status_error(op, resp).await);
+                }
+                Ok(Ok(resp))
+                    if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND =>
+                {
+                    return Ok(resp);
+                }
+                Ok(Ok(resp)) => {
+                    let retry_after = retry_after(&resp);
+                    let err = status_error(op, resp).await;
+                    if err.retryable() && attempt < self.retries {
+                        attempt += 1;
+                        tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            if err.retryable() && attempt < self.retries {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// Whether `repo` has the blob.
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let op = format!("HEAD blob {digest} in {repo}");
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let resp = self
+            .send(&op, &Self::scopes(repo, None), || {
+                self.http.head(url.clone())
+            })
+            .await?;
+        Ok(resp.status().is_success())
+    }
+
+    /// Opens an upload session, or mounts `digest` from `from` when given (a 202 answer to a
+    /// mount is an ordinary session and is used as one).
+    pub async fn start_upload(
+        &self,
+        repo: &str,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<Started, RegistryError> {
+        let op = match mount {
+            Some((d, from)) => format!("mount {d} from {from} into {repo}"),
+            None => format!("POST blob upload in {repo}"),
+        };
+        let mut url = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        if let Some((d, from)) = mount {
+            url.query_pairs_mut()
+                .append_pair("mount", d.as_str())
+                .append_pair("from", from);
+        }
+        let scopes = Self::scopes(repo, mount.map(|m| m.1));
+        let resp = self
+            .send(&op, &scopes, || {
+                self.http.post(url.clone()).header(CONTENT_LENGTH, "0")
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED if mount.is_some() => Ok(Started::Mounted),
+            StatusCode::ACCEPTED => {
+                let location = self.location(&op, &url, &resp)?;
+                Ok(Started::Session(Upload {
+                    location,
+                    repository: repo.to_string(),
+                }))
+            }
+            _ => Err(status_error(&op, resp).await),
+        }
+    }
+
+    /// Mounts `digest` from `from` into `repo`; false when the registry declined (the session
+    /// it opened instead is cancelled).
+    pub async fn mount(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        match self.start_upload(repo, Some((digest, from))).await? {
+            Started::Mounted => Ok(true),
+            Started::Session(s) => {
+                self.cancel(&s).await;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends a whole blob in one PATCH from a stream. `len` sets Content-Length when known;
+    /// otherwise the body goes with chunked transfer encoding.
+    pub async fn patch_stream(
+        &self,
+        session: &Upload,
+        body: reqwest::Body,
+        len: Option<u64>,
+    ) -> Result<Upload, RegistryError> {
+        let op = format!("PATCH blob upload in {}", session.repository);
+        let scopes = Self::scopes(&session.repository, None);
+        let mut req = self
+            .http
+            .patch(session.location.clone())
+            .header(CONTENT_TYPE, OCTET)
+            .body(body);
+        if let Some(len) = len {
+            req = req.header(CONTENT_LENGTH, len);
+        }
+        // Tokens are refreshed before a body starts: a 401 after gigabytes is too late.
+        if let Some(h) = self.auth.header(&self.http, &scopes).await? {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&op, &e, self.idle))?;
+        match resp.status() {
+            StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
+                let location = self.location(&op, &session.location, &resp)?;
+                Ok(Upload {
+                    location,
+                    repository: session.repository.clone(),
+                })
+            }
+            _ => Err(status_error(&op, resp).await),
+        }
+    }
+
+    /// Closes a session with `PUT ?digest=` (added to the Location's query, never replacing it).
+    pub async fn finish_upload(
+        &self,
+        session: &Upload,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let op = format!("PUT blob {digest} in {}", session.repository);
+        let mut url = session.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let scopes = Self::scopes(&session.repository, None);
+        let resp = self
+            .send(&op, &scopes, || {
+                self.http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, OCTET)
+                    .header(CONTENT_LENGTH, "0")
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::ACCEPTED => Ok(()),
+            _ => Err(status_error(&op, resp).await),
+        }
+    }
+
+    /// Cancels a session; best effort (distribution wants `delete` scope for it).
+    pub async fn cancel(&self, session: &Upload) {
+        let mut req = self.http.delete(session.location.clone());
+        if let Ok(Some(h)) = self
+            .auth
+            .header(&self.http, &Self::scopes(&session.repository, None))
+            .await
+        {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), req.send()).await;
+    }
+
+    /// Uploads a blob held in memory (configs, small JSON), skipping it when present. The whole
+    /// upload is retried from a fresh POST, since its bytes are at hand.
+    pub async fn put_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> Result<bool, RegistryError> {
+        if self.blob_exists(repo, digest).await? {
+            return Ok(false);
+        }
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let Started::Session(s) = self.start_upload(repo, None).await? else {
+                    unreachable!("no mount requested")
+                };
+                let len = bytes.len() as u64;
+                let s2 = match self
+                    .patch_stream(&s, reqwest::Body::from(bytes.clone()), Some(len))
+                    .await
+                {
+                    Ok(s2) => s2,
+                    Err(e) => {
+                        self.cancel(&s).await;
+                        return Err(e);
+                    }
+                };
+                self.finish_upload(&s2, digest).await
+            }
+            .await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other.map(|()| true),
+            }
+        }
+    }
+
+    /// PUTs a manifest under a tag or digest; returns the digest the registry computed.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &Bytes,
+    ) -> Result<(), RegistryError> {
+        let op = format!("PUT manifest {repo}:{reference}");
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let resp = self
+            .send(&op, &Self::scopes(repo, None), || {
+                self.http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
+            return Err(status_error(&op, resp).await);
+        }
+        Ok(())
+    }
+
+    /// Whether a manifest exists (by digest or tag).
+    pub async fn manifest_exists(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<bool, RegistryError> {
+        let op = format!("HEAD manifest {repo}:{reference}");
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let resp = self
+            .send(&op, &Self::scopes(repo, None), || {
+                self.http.head(url.clone()).header(
+                    reqwest::header::ACCEPT,
+                    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json",
+                )
+            })
+            .await?;
+        Ok(resp.status().is_success())
+    }
+
+    /// The Location of a response, resolved against the request URL. A Location on another
+    /// host is refused: credentials must never follow it and it is an SSRF vector.
+    fn location(&self, op: &str, request: &Url, resp: &Response) -> Result<Url, RegistryError> {
+        let raw = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                op: op.into(),
+                detail: "no Location header".into(),
+            })?;
+        let url = request.join(raw).map_err(|e| RegistryError::Protocol {
+            op: op.into(),
+            detail: format!("bad Location {raw:?}: {e}"),
+        })?;
+        if url.host_str() != self.base.host_str()
+            || url.port_or_known_default() != self.base.port_or_known_default()
+            || url.scheme() != self.base.scheme()
+        {
+            return Err(RegistryError::Protocol {
+                op: op.into(),
+                detail: format!("Location {raw:?} points away from the registry"),
+            });
+        }
+        Ok(url)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64 << attempt.min(6);
+    Duration::from_millis(base + fastrand::u64(0..=base / 2)).min(Duration::from_secs(30))
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let secs: u64 = resp
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(60)))
+}
+
+fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryError {
+    if e.is_timeout() {
+        return RegistryError::Timeout {
+            op: op.into(),
+            secs: idle.as_secs(),
+        };
+    }
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    if e.is_connect() {
+        RegistryError::Unreachable {
+            op: op.into(),
+            detail,
+        }
+    } else {
+        RegistryError::Protocol {
+            op: op.into(),
+            detail,
+        }
+    }
+}
+
+async fn status_error(op: &str, resp: Response) -> RegistryError {
+    let status = resp.status().as_u16();
+    let body = read_capped(resp, 64 << 10).await;
+    let (code, detail) = describe_body(&body);
+    match status {
+        401 => RegistryError::Unauthorized {
+            op: op.into(),
+            detail,
+        },
+        403 => RegistryError::Denied {
+            op: op.into(),
+            detail,
+        },
+        _ => RegistryError::Status {
+            op: op.into(),
+            status,
+            code,
+            detail,
+        },
+    }
+}
+
+async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]);
+        if out.len() >= cap {
+            break;
+        }
+    }
+    out
+}

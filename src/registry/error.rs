@@ -1,0 +1,144 @@
+//! What can go wrong talking to the backend registry. All of it is the registry's side (or
+//! the network's), so it maps to 502/503/504, never to a client error.
+
+/// A failed registry operation; `op` says which request (`HEAD blob sha256:… in team/app`).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry refused hoist's credentials for {op}: {detail}")]
+    Unauthorized { op: String, detail: String },
+    #[error("registry denied {op}: {detail}")]
+    Denied { op: String, detail: String },
+    #[error("registry answered {status} to {op}: {detail}")]
+    Status {
+        op: String,
+        status: u16,
+        code: Option<String>,
+        detail: String,
+    },
+    #[error("registry unreachable for {op}: {detail}")]
+    Unreachable { op: String, detail: String },
+    #[error("registry stalled during {op} (no progress for {secs} s)")]
+    Timeout { op: String, secs: u64 },
+    #[error("registry broke the protocol during {op}: {detail}")]
+    Protocol { op: String, detail: String },
+    #[error(
+        "upload of {digest} failed after its bytes were sent ({detail}); the push can be retried and will skip what was committed"
+    )]
+    StreamFailed { digest: String, detail: String },
+}
+
+impl RegistryError {
+    /// The stable error code clients see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::Unauthorized { .. } => "UNAUTHORIZED",
+            RegistryError::Denied { .. } => "DENIED",
+            RegistryError::Unreachable { .. } => "REGISTRY_UNAVAILABLE",
+            RegistryError::Timeout { .. } => "REGISTRY_TIMEOUT",
+            RegistryError::Status { .. }
+            | RegistryError::Protocol { .. }
+            | RegistryError::StreamFailed { .. } => "REGISTRY_ERROR",
+        }
+    }
+
+    /// The HTTP status hoist answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RegistryError::Unreachable { .. } => 503,
+            RegistryError::Timeout { .. } => 504,
+            _ => 502,
+        }
+    }
+
+    /// Whether sending the same request again may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => {
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+            }
+            RegistryError::Unreachable { .. } | RegistryError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The registry's error envelope `{"errors":[{"code","message","detail"}]}`, or a short
+/// excerpt of whatever else it sent (an HTML page from a proxy).
+pub fn describe_body(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        code: Option<String>,
+        message: Option<String>,
+        detail: Option<serde_json::Value>,
+    }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
+        if let Some(first) = env.errors.first() {
+            let mut msg = format!(
+                "{}: {}",
+                first.code.as_deref().unwrap_or("UNKNOWN"),
+                first.message.as_deref().unwrap_or("")
+            );
+            if let Some(d) = &first.detail {
+                let d = d.to_string();
+                if d != "null" {
+                    msg.push_str(&format!(" ({})", d.chars().take(300).collect::<String>()));
+                }
+            }
+            if env.errors.len() > 1 {
+                msg.push_str(&format!(" and {} more", env.errors.len() - 1));
+            }
+            return (first.code.clone(), msg);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = strip_tags(&text);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String = text.chars().take(200).collect();
+    (
+        None,
+        if text.is_empty() {
+            "empty body".into()
+        } else {
+            text
+        },
+    )
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_and_html() {
+        let (code, msg) = describe_body(
+            br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content","detail":null}]}"#,
+        );
+        assert_eq!(code.as_deref(), Some("DIGEST_INVALID"));
+        assert!(msg.contains("did not match"));
+        let (code, msg) =
+            describe_body(b"<html><body><h1>413 Request Entity Too Large</h1></body></html>");
+        assert_eq!(code, None);
+        assert_eq!(msg, "413 Request Entity Too Large");
+    }
+}
