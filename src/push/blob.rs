@@ -427,7 +427,7 @@ mod tests {
 
     fn run_worker(data: &[u8], transform: Transform, kind: Kind, diff: bool) -> (Hashes, Vec<u8>) {
         let (raw_tx, raw_rx) = mpsc::channel(4);
-        let (out_tx, mut out_rx) = mpsc::channel(4);
+        let (out_tx, mut out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let chunks: Vec<Bytes> = data.chunks(10_000).map(Bytes::copy_from_slice).collect();
         let feeder = std::thread::spawn(move || {
             for c in chunks {
