@@ -20,10 +20,7 @@ pub fn state(config: config::Config) -> anyhow::Result<http::AppState> {
     let registry = Arc::new(registry::Registry::new(&config)?);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
     Ok(http::AppState {
-        pusher: Arc::new(push::Pusher {
-            registry,
-            config: Arc::new(config),
-        }),
+        pusher: Arc::new(push::Pusher::new(registry, Arc::new(config))),
         slots,
     })
 }

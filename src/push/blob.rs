@@ -63,6 +63,8 @@ pub struct Done {
     pub pushed_digest: Digest,
     pub pushed_size: u64,
     pub recompressed: Option<LayerCompression>,
+    /// What was done to the bytes.
+    pub transform: Transform,
     /// Repository the bytes went to (`None`: not sent, the registry had them).
     pub uploaded_to: Option<String>,
     /// The repository where the registry already had the blob.
@@ -197,6 +199,7 @@ async fn run(
         pushed_digest,
         pushed_size,
         recompressed: recompressed(transform),
+        transform,
         uploaded_to: Some(repo),
         existed_in: None,
         bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
@@ -220,6 +223,7 @@ async fn finish_unsent(
         pushed_digest: raw_digest,
         pushed_size: raw_size,
         recompressed: None,
+        transform: Transform::PassThrough,
         uploaded_to: None,
         existed_in: None,
         bytes_sent: 0,
@@ -239,7 +243,16 @@ fn check_named(spec: &Spec, actual: &Digest) -> Result<(), PushError> {
     }
 }
 
-fn recompressed(t: Transform) -> Option<LayerCompression> {
+/// How a finished job compressed its blob, for the layer cache.
+pub fn recipe_of(done: &Done) -> Option<super::cache::Recipe> {
+    match done.transform {
+        Transform::PassThrough => None,
+        Transform::Gzip(l) => Some(super::cache::Recipe::Gzip(l)),
+        Transform::Zstd(l) => Some(super::cache::Recipe::Zstd(l)),
+    }
+}
+
+pub fn recompressed(t: Transform) -> Option<LayerCompression> {
     match t {
         Transform::PassThrough => None,
         Transform::Gzip(_) => Some(LayerCompression::Gzip),

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::PushError;
 use super::blob::{self, Done, Kind, Spec, Transform};
+use super::cache::{LayerCache, Recipe};
 use crate::archive::walk::{Item, Walker};
 use crate::archive::{ArchiveError, decode::CHUNK, layout};
 use crate::config::{Config, LayerCompression};
@@ -49,6 +50,7 @@ pub struct Pass<'a> {
     pub upload_repo: &'a str,
     pub compression: LayerCompression,
     pub cancel: CancellationToken,
+    pub cache: Arc<LayerCache>,
 }
 
 type Jobs = JoinSet<Result<Done, PushError>>;
@@ -150,7 +152,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             continue;
         }
         let named = digest_from_path(&path);
-        let transform = match (kind, pass.compression) {
+        let mut transform = match (kind, pass.compression) {
             (Kind::Tar, LayerCompression::Gzip) => Transform::Gzip(pass.config.gzip_level),
             (Kind::Tar, LayerCompression::Zstd) => Transform::Zstd(pass.config.zstd_level),
             _ => Transform::PassThrough,
@@ -161,6 +163,18 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                 upload_to = None;
             }
         }
+        // A layer compressed before whose result the registry holds: verify, do not redo.
+        let mut reused = None;
+        if let (Some(diff_id), Some(recipe)) = (diff_id_from_path(&path, kind), recipe(transform)) {
+            if let Some((blob, blob_size)) = pass.cache.get(&diff_id, recipe) {
+                if pass.registry.blob_exists(pass.upload_repo, &blob).await? {
+                    reused = Some((diff_id, blob, blob_size, transform));
+                    transform = Transform::PassThrough;
+                    upload_to = None;
+                }
+            }
+        }
+        let named = named.or_else(|| reused.as_ref().map(|r| r.0.clone()));
         let existed = upload_to.is_none();
         let spec = Spec {
             path: path.clone(),
@@ -183,12 +197,27 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
         match fed {
             Ok(()) => {
                 let repo = pass.upload_repo.to_string();
+                let cache = pass.cache.clone();
                 jobs.spawn(async move {
                     let mut done = handle.await.map_err(|e| PushError::Internal {
                         detail: e.to_string(),
                     })??;
                     if existed {
                         done.existed_in = Some(repo);
+                    }
+                    if let Some((_, blob, blob_size, was)) = reused {
+                        done.pushed_digest = blob;
+                        done.pushed_size = blob_size;
+                        done.recompressed = blob::recompressed(was);
+                    }
+                    if let (Some(diff_id), Some(r), Some(_)) =
+                        (&done.diff_id, blob::recipe_of(&done), &done.uploaded_to)
+                    {
+                        cache.put(
+                            diff_id.clone(),
+                            r,
+                            (done.pushed_digest.clone(), done.pushed_size),
+                        );
                     }
                     Ok(done)
                 });
@@ -317,6 +346,26 @@ fn is_metadata_name(path: &str) -> bool {
 /// Legacy docker-save per-layer files nobody references: `<id>/json`, `<id>/VERSION`.
 fn is_legacy_extra(path: &str) -> bool {
     matches!(path.rsplit_once('/'), Some((dir, "json" | "VERSION")) if !dir.contains('/') && dir != "blobs")
+}
+
+/// The diffID an uncompressed layer's name promises: Docker 25+ `blobs/sha256/<diffid>`,
+/// podman `<diffid>.tar`. Verified against the content like any other name.
+fn diff_id_from_path(path: &str, kind: Kind) -> Option<Digest> {
+    if kind != Kind::Tar {
+        return None;
+    }
+    digest_from_path(path).or_else(|| {
+        let hex = path.strip_suffix(".tar").filter(|h| !h.contains('/'))?;
+        Digest::from_parts("sha256", hex).ok()
+    })
+}
+
+fn recipe(t: Transform) -> Option<Recipe> {
+    match t {
+        Transform::PassThrough => None,
+        Transform::Gzip(l) => Some(Recipe::Gzip(l)),
+        Transform::Zstd(l) => Some(Recipe::Zstd(l)),
+    }
 }
 
 /// `[folder/]blobs/<alg>/<hex>` → its digest.

@@ -3,6 +3,7 @@
 //! verified and published, tags last.
 
 mod blob;
+mod cache;
 mod error;
 mod images;
 mod ingest;
@@ -46,6 +47,17 @@ pub struct Request {
 pub struct Pusher {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
+    pub cache: Arc<cache::LayerCache>,
+}
+
+impl Pusher {
+    pub fn new(registry: Arc<Registry>, config: Arc<Config>) -> Pusher {
+        Pusher {
+            registry,
+            config,
+            cache: Arc::new(cache::LayerCache::new(10_000)),
+        }
+    }
 }
 
 impl Pusher {
@@ -82,6 +94,7 @@ impl Pusher {
             upload_repo: &upload_repo,
             compression: req.layer_compression,
             cancel: CancellationToken::new(),
+            cache: self.cache.clone(),
         };
         let ingested = match ingest::ingest(&mut walker, &pass).await {
             Ok(i) => i,

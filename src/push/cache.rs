@@ -1,0 +1,67 @@
+//! What this process has compressed before: uncompressed layer (diffID) → the blob it became.
+//! gzip and zstd output is deterministic for the same input, level and library, so when an
+//! archive names a layer by its diffID (podman `<diffid>.tar`, Docker 25+ `blobs/sha256/`)
+//! and the registry already holds what it compressed to, the layer is only hashed (to verify
+//! it), not compressed or sent again. Purely an optimisation: no replica needs another's.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::digest::Digest;
+
+/// How a layer was compressed: the algorithm and its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recipe {
+    Gzip(u32),
+    Zstd(i32),
+}
+
+/// A bounded map diffID → (compressed digest, size).
+pub struct LayerCache {
+    map: Mutex<HashMap<(Digest, Recipe), (Digest, u64)>>,
+    capacity: usize,
+}
+
+impl LayerCache {
+    pub fn new(capacity: usize) -> LayerCache {
+        LayerCache {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, diff_id: &Digest, recipe: Recipe) -> Option<(Digest, u64)> {
+        self.map
+            .lock()
+            .expect("cache lock")
+            .get(&(diff_id.clone(), recipe))
+            .cloned()
+    }
+
+    pub fn put(&self, diff_id: Digest, recipe: Recipe, blob: (Digest, u64)) {
+        let mut map = self.map.lock().expect("cache lock");
+        if map.len() >= self.capacity {
+            // Crude but bounded: forget everything rather than track recency.
+            map.clear();
+        }
+        map.insert((diff_id, recipe), blob);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded() {
+        let c = LayerCache::new(2);
+        let d = |b: &[u8]| Digest::sha256_of(b);
+        c.put(d(b"a"), Recipe::Gzip(1), (d(b"A"), 1));
+        c.put(d(b"b"), Recipe::Gzip(1), (d(b"B"), 1));
+        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(1)), Some((d(b"A"), 1)));
+        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(6)), None);
+        c.put(d(b"c"), Recipe::Zstd(3), (d(b"C"), 1));
+        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(1)), None);
+        assert_eq!(c.map.lock().unwrap().len(), 1);
+    }
+}
