@@ -73,6 +73,8 @@ pub struct RawConfig {
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub client_idle_timeout: Duration,
     pub retries: u32,
     pub cors_allow_origins: Vec<String>,
     pub limits: Limits,
@@ -93,6 +95,7 @@ impl Default for RawConfig {
             max_inflight_blobs: 4,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            client_idle_timeout: Duration::from_secs(60),
             retries: 3,
             cors_allow_origins: Vec::new(),
             limits: Limits::default(),
@@ -126,6 +129,8 @@ pub struct Config {
     pub max_inflight_blobs: usize,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long a client may send nothing before its push is dropped (slowloris).
+    pub client_idle_timeout: Duration,
     pub retries: u32,
     pub cors_allow_origins: Vec<String>,
     pub limits: Limits,
@@ -190,6 +195,7 @@ impl RawConfig {
             max_inflight_blobs: self.max_inflight_blobs,
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
+            client_idle_timeout: self.client_idle_timeout,
             retries: self.retries,
             cors_allow_origins: self.cors_allow_origins,
             limits: self.limits,

@@ -38,6 +38,8 @@ pub enum ArchiveError {
     MetadataTotalTooLarge { path: String, limit: u64 },
     #[error("the client stopped sending after {received} bytes, before the archive ended")]
     BodyIncomplete { received: u64 },
+    #[error("the client sent nothing for {secs} s (after {received} bytes)")]
+    BodyStalled { secs: u64, received: u64 },
 }
 
 impl ArchiveError {
@@ -59,12 +61,14 @@ impl ArchiveError {
                 "METADATA_TOO_LARGE"
             }
             ArchiveError::BodyIncomplete { .. } => "BODY_INCOMPLETE",
+            ArchiveError::BodyStalled { .. } => "BODY_TIMEOUT",
         }
     }
 
     pub fn status(&self) -> u16 {
         match self.code() {
             "UNSUPPORTED_FORMAT" => 415,
+            "BODY_TIMEOUT" => 408,
             "REQUEST_TOO_LARGE"
             | "DECOMPRESSED_TOO_LARGE"
             | "TOO_MANY_ENTRIES"

@@ -192,7 +192,14 @@ where
         pusher.push(request, rx, c2).await
     });
     let mut body = body;
-    forward(&mut body, &tx, &counters, limit).await;
+    forward(
+        &mut body,
+        &tx,
+        &counters,
+        limit,
+        state.pusher.config.client_idle_timeout,
+    )
+    .await;
     drop(tx);
     let result = task.await.unwrap_or_else(|e| {
         Err(PushError::Internal {
@@ -208,11 +215,30 @@ where
 }
 
 /// Moves the body into the pipeline, counting bytes against the request limit.
-async fn forward<S>(body: &mut S, tx: &mpsc::Sender<Feed>, counters: &Counters, limit: u64)
-where
+async fn forward<S>(
+    body: &mut S,
+    tx: &mpsc::Sender<Feed>,
+    counters: &Counters,
+    limit: u64,
+    idle: Duration,
+) where
     S: Stream<Item = Result<Bytes, String>> + Unpin,
 {
-    while let Some(chunk) = body.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                let received = counters.received.load(Ordering::Relaxed);
+                let _ = tx
+                    .send(Feed::Fail(ArchiveError::BodyStalled {
+                        secs: idle.as_secs(),
+                        received,
+                    }))
+                    .await;
+                return;
+            }
+        };
         let feed = match chunk {
             Ok(b) => {
                 let total = counters

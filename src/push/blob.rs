@@ -108,6 +108,8 @@ async fn run(
     let kind = spec.kind;
     let diff_of_compressed = spec.diff_id_of_compressed;
     let path = spec.path.clone();
+    let progress = Arc::new(Progress::new());
+    let worker_progress = progress.clone();
     let worker = tokio::task::spawn_blocking(move || {
         process(
             raw_rx,
@@ -116,6 +118,7 @@ async fn run(
             kind,
             diff_of_compressed,
             &path,
+            &worker_progress,
         )
     });
     let Some(repo) = spec.upload_to.clone() else {
@@ -129,13 +132,16 @@ async fn run(
     let len = matches!(transform, Transform::PassThrough).then_some(spec.size);
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = sent.clone();
+    let pulled = progress.clone();
     let body = tokio_stream_from(out_rx).map(move |r| {
         if let Ok(b) = &r {
             counted.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
+        pulled.pulled();
         r
     });
     let patch = registry.patch_stream(&session, reqwest::Body::wrap_stream(body), len);
+    let patch = watch(patch, &progress, registry.idle(), &session.repository);
     let (patched, hashes) = tokio::join!(patch, worker);
     let hashes = match (hashes.map_err(internal)?, &patched) {
         (Ok(h), _) => h,
@@ -161,9 +167,7 @@ async fn run(
         Err(e) => {
             registry.cancel(&session).await;
             return Err(match e {
-                RegistryError::Status { .. }
-                | RegistryError::Protocol { .. }
-                | RegistryError::Timeout { .. } => {
+                RegistryError::Status { .. } | RegistryError::Protocol { .. } => {
                     PushError::Registry(RegistryError::StreamFailed {
                         digest: spec.path.clone(),
                         detail: e.to_string(),
@@ -274,6 +278,77 @@ fn tokio_stream_from(
     })
 }
 
+/// How the upload of one blob is moving, to tell a stalled registry from a slow client: the
+/// registry is stalled when the worker has output waiting and nobody has pulled for a while.
+struct Progress {
+    start: std::time::Instant,
+    last_pull_ms: std::sync::atomic::AtomicU64,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            start: std::time::Instant::now(),
+            last_pull_ms: std::sync::atomic::AtomicU64::new(0),
+            waiting: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn pulled(&self) {
+        self.last_pull_ms
+            .store(self.now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn set_waiting(&self, w: bool) {
+        if w {
+            // The wait starts now, not at the last pull.
+            self.last_pull_ms
+                .fetch_max(self.now_ms(), std::sync::atomic::Ordering::Relaxed);
+        }
+        self.waiting.store(w, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn stalled(&self, idle: std::time::Duration) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .now_ms()
+                .saturating_sub(self.last_pull_ms.load(std::sync::atomic::Ordering::Relaxed))
+                > idle.as_millis() as u64
+    }
+}
+
+/// Runs the PATCH, giving up when the registry stops taking bytes for `idle`.
+async fn watch<F>(
+    patch: F,
+    progress: &Progress,
+    idle: std::time::Duration,
+    repo: &str,
+) -> Result<crate::registry::Upload, RegistryError>
+where
+    F: std::future::Future<Output = Result<crate::registry::Upload, RegistryError>>,
+{
+    tokio::pin!(patch);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            r = &mut patch => return r,
+            _ = tick.tick() => {
+                if progress.stalled(idle) {
+                    return Err(RegistryError::Timeout {
+                        op: format!("PATCH blob upload in {repo}"),
+                        secs: idle.as_secs(),
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Why the worker stopped early.
 enum Stop {
     /// The upload went away (its own error says why).
@@ -300,6 +375,7 @@ fn process(
     kind: Kind,
     diff_of_compressed: bool,
     path: &str,
+    progress: &Progress,
 ) -> Result<Hashes, Stop> {
     let mut raw = Sha256::new();
     let mut out_hash = (!matches!(transform, Transform::PassThrough)).then(Sha256::new);
@@ -319,7 +395,10 @@ fn process(
             h.update(&bytes);
         }
         if let Some(tx) = &out_tx {
-            tx.blocking_send(Ok(bytes)).map_err(|_| Stop::UploadGone)?;
+            progress.set_waiting(true);
+            let sent = tx.blocking_send(Ok(bytes));
+            progress.set_waiting(false);
+            sent.map_err(|_| Stop::UploadGone)?;
         }
         Ok(())
     };
@@ -454,9 +533,17 @@ mod tests {
             }
             out
         });
-        let hashes = process(raw_rx, Some(out_tx), transform, kind, diff, "x")
-            .ok()
-            .unwrap();
+        let hashes = process(
+            raw_rx,
+            Some(out_tx),
+            transform,
+            kind,
+            diff,
+            "x",
+            &Progress::new(),
+        )
+        .ok()
+        .unwrap();
         feeder.join().unwrap();
         (hashes, collector.join().unwrap())
     }

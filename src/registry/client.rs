@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::digest::Digest;
 
 const OCTET: &str = "application/octet-stream";
+const MANIFEST_MAX: usize = 4 << 20;
 
 /// The registry hoist pushes to. Cheap to share (`Arc`); one connection pool per process.
 pub struct Registry {
@@ -58,6 +59,11 @@ impl Registry {
             retries: config.retries,
             idle: config.idle_timeout,
         })
+    }
+
+    /// How long a transfer may make no progress.
+    pub fn idle(&self) -> Duration {
+        self.idle
     }
 
     /// The registry's host, as clients name it (`host:port`).
@@ -332,6 +338,16 @@ impl Registry {
         bytes: &Bytes,
     ) -> Result<(), RegistryError> {
         let op = format!("PUT manifest {repo}:{reference}");
+        // Registries cap manifests at 4 MiB (distribution answers a confusing 400 past it).
+        if bytes.len() > MANIFEST_MAX {
+            return Err(RegistryError::Protocol {
+                op,
+                detail: format!(
+                    "manifest is {} bytes, over the 4 MiB registries accept",
+                    bytes.len()
+                ),
+            });
+        }
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let resp = self
             .send(&op, &Self::scopes(repo, None), || {
