@@ -55,6 +55,78 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// How hoist authenticates to the registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Credentials {
+    #[default]
+    Anonymous,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (docker `identitytoken`), exchanged at the token realm.
+    IdentityToken(Secret),
+}
+
+/// Reads the entry for `registry` from a docker `config.json` (`auths` keyed by host, with or
+/// without a scheme). A file without an entry for this registry means anonymous.
+pub fn docker_config_credentials(path: &Path, registry: &Url) -> anyhow::Result<Credentials> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        auths: std::collections::HashMap<String, Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        auth: Option<String>,
+        identitytoken: Option<String>,
+        username: Option<String>,
+        password: Option<String>,
+    }
+    let text =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let file: File =
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let host = match registry.port() {
+        Some(p) => format!("{}:{p}", registry.host_str().unwrap_or("")),
+        None => registry.host_str().unwrap_or("").to_string(),
+    };
+    let entry = file.auths.iter().find(|(k, _)| {
+        let k = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        k.split('/').next() == Some(host.as_str())
+    });
+    let Some((_, e)) = entry else {
+        return Ok(Credentials::Anonymous);
+    };
+    if let Some(t) = e.identitytoken.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(Credentials::IdentityToken(Secret(t.clone())));
+    }
+    if let Some(a) = &e.auth {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.trim())
+            .map_err(|_| anyhow::anyhow!("{}: auth for {host} is not base64", path.display()))?;
+        let raw = String::from_utf8(raw)
+            .map_err(|_| anyhow::anyhow!("{}: auth for {host} is not UTF-8", path.display()))?;
+        let (u, p) = raw.split_once(':').ok_or_else(|| {
+            anyhow::anyhow!("{}: auth for {host} is not user:password", path.display())
+        })?;
+        return Ok(Credentials::Basic {
+            username: u.to_string(),
+            password: Secret(p.to_string()),
+        });
+    }
+    if let (Some(u), Some(p)) = (&e.username, &e.password) {
+        return Ok(Credentials::Basic {
+            username: u.clone(),
+            password: Secret(p.clone()),
+        });
+    }
+    Ok(Credentials::Anonymous)
+}
+
 /// The file/env form. Unknown keys are errors so a typo never silently falls back to a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +135,14 @@ pub struct RawConfig {
     pub registry: String,
     pub registry_username: String,
     pub registry_password: Secret,
+    /// A docker `config.json` to take credentials from (`auths`: `auth` or `identitytoken`).
+    pub registry_auth_file: String,
+    /// Extra CA certificates (PEM) to trust for the registry, beside the system roots.
+    pub registry_ca_file: String,
+    /// Verify the registry's TLS certificate. Turning this off is an explicit, logged opt-in.
+    pub registry_tls_verify: bool,
+    /// Allow plain http to a registry that is not on loopback.
+    pub registry_allow_http: bool,
     pub staging_repository: String,
     pub layer_compression: LayerCompression,
     pub gzip_level: u32,
@@ -87,6 +167,10 @@ impl Default for RawConfig {
             registry: "http://127.0.0.1:5000".into(),
             registry_username: String::new(),
             registry_password: Secret::default(),
+            registry_auth_file: String::new(),
+            registry_ca_file: String::new(),
+            registry_tls_verify: true,
+            registry_allow_http: false,
             staging_repository: "hoist-staging".into(),
             layer_compression: LayerCompression::Gzip,
             gzip_level: 1,
@@ -119,8 +203,9 @@ pub struct Flags {
 pub struct Config {
     pub listen: SocketAddr,
     pub registry: Url,
-    pub registry_username: Option<String>,
-    pub registry_password: Secret,
+    pub credentials: Credentials,
+    pub registry_ca_file: Option<std::path::PathBuf>,
+    pub registry_tls_verify: bool,
     pub staging_repository: String,
     pub layer_compression: LayerCompression,
     pub gzip_level: u32,
@@ -166,6 +251,35 @@ impl RawConfig {
         if !matches!(registry.scheme(), "http" | "https") || registry.host_str().is_none() {
             anyhow::bail!("registry must be an http(s) URL, not {:?}", self.registry);
         }
+        let loopback = match registry.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if registry.scheme() == "http" && !loopback && !self.registry_allow_http {
+            anyhow::bail!(
+                "registry {} is plain http and not on loopback: set registry_allow_http = true to allow it",
+                self.registry
+            );
+        }
+        let credentials = if !self.registry_username.is_empty() {
+            Credentials::Basic {
+                username: self.registry_username.clone(),
+                password: self.registry_password.clone(),
+            }
+        } else {
+            let file = if !self.registry_auth_file.is_empty() {
+                Some(std::path::PathBuf::from(&self.registry_auth_file))
+            } else {
+                std::env::var_os("DOCKER_CONFIG")
+                    .map(|d| std::path::PathBuf::from(d).join("config.json"))
+            };
+            match file {
+                Some(f) => docker_config_credentials(&f, &registry)?,
+                None => Credentials::Anonymous,
+            }
+        };
         if !crate::reference::valid_repository(&self.staging_repository) {
             anyhow::bail!(
                 "staging_repository {:?} is not a valid repository name",
@@ -185,8 +299,11 @@ impl RawConfig {
         Ok(Config {
             listen,
             registry,
-            registry_username: Some(self.registry_username).filter(|u| !u.is_empty()),
-            registry_password: self.registry_password,
+            credentials,
+            registry_ca_file: Some(self.registry_ca_file)
+                .filter(|f| !f.is_empty())
+                .map(Into::into),
+            registry_tls_verify: self.registry_tls_verify,
             staging_repository: self.staging_repository,
             layer_compression: self.layer_compression,
             gzip_level: self.gzip_level,
@@ -226,6 +343,52 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(RawConfig::default()))
             .merge(Toml::string("listne = \"x\""));
         assert!(fig.extract::<RawConfig>().is_err());
+    }
+
+    #[test]
+    fn docker_config_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.json");
+        std::fs::write(
+            &f,
+            r#"{"auths":{"https://reg.example:5000":{"auth":"dXNlcjpwYXNzOndvcmQ="},"other.example":{"identitytoken":"tok"}}}"#,
+        )
+        .unwrap();
+        let c = docker_config_credentials(&f, &Url::parse("https://reg.example:5000").unwrap())
+            .unwrap();
+        assert_eq!(
+            c,
+            Credentials::Basic {
+                username: "user".into(),
+                password: Secret("pass:word".into())
+            }
+        );
+        let c =
+            docker_config_credentials(&f, &Url::parse("https://other.example").unwrap()).unwrap();
+        assert_eq!(c, Credentials::IdentityToken(Secret("tok".into())));
+        let c =
+            docker_config_credentials(&f, &Url::parse("https://none.example").unwrap()).unwrap();
+        assert_eq!(c, Credentials::Anonymous);
+    }
+
+    #[test]
+    fn plain_http_needs_loopback_or_opt_in() {
+        let raw = RawConfig {
+            registry: "http://registry.example:5000".into(),
+            ..RawConfig::default()
+        };
+        assert!(raw.validate().is_err());
+        let raw = RawConfig {
+            registry: "http://registry.example:5000".into(),
+            registry_allow_http: true,
+            ..RawConfig::default()
+        };
+        assert!(raw.validate().is_ok());
+        let raw = RawConfig {
+            registry: "http://[::1]:5000".into(),
+            ..RawConfig::default()
+        };
+        assert!(raw.validate().is_ok());
     }
 
     #[test]

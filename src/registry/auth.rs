@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use super::RegistryError;
-use crate::config::Secret;
+use crate::config::Credentials;
 
 /// What the registry asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,25 +85,25 @@ impl Token {
 
 /// Credentials and what the registry told us about how to use them.
 pub struct Auth {
-    username: Option<String>,
-    password: Secret,
+    credentials: Credentials,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Token>>,
 }
 
 impl Auth {
-    pub fn new(username: Option<String>, password: Secret) -> Auth {
+    pub fn new(credentials: Credentials) -> Auth {
         Auth {
-            username,
-            password,
+            credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
     fn basic(&self) -> Option<String> {
-        let user = self.username.as_ref()?;
-        let raw = format!("{user}:{}", self.password.0);
+        let Credentials::Basic { username, password } = &self.credentials else {
+            return None;
+        };
+        let raw = format!("{username}:{}", password.0);
         Some(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
@@ -180,7 +180,28 @@ impl Auth {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = http.get(url);
+        let mut req = match &self.credentials {
+            // docker's identity token is an OAuth2 refresh token: POST it to the realm.
+            Credentials::IdentityToken(token) => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", &token.0)
+                    .append_pair("client_id", "hoist")
+                    .append_pair("scope", &scopes.join(" "));
+                if let Some(s) = service {
+                    form.append_pair("service", s);
+                }
+                let mut post_url = url.clone();
+                post_url.set_query(None);
+                http.post(post_url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.finish())
+            }
+            _ => http.get(url),
+        };
         if let Some(b) = self.basic() {
             req = req.header(reqwest::header::AUTHORIZATION, b);
         }

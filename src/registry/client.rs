@@ -43,7 +43,19 @@ pub enum Started {
 
 impl Registry {
     pub fn new(config: &Config) -> anyhow::Result<Registry> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca) = &config.registry_ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| anyhow::anyhow!("reading {}: {e}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if !config.registry_tls_verify {
+            tracing::warn!(registry = %config.registry, "TLS verification of the registry is OFF (registry_tls_verify = false)");
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.idle_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -52,10 +64,7 @@ impl Registry {
         Ok(Registry {
             http,
             base: config.registry.clone(),
-            auth: Auth::new(
-                config.registry_username.clone(),
-                config.registry_password.clone(),
-            ),
+            auth: Auth::new(config.credentials.clone()),
             retries: config.retries,
             idle: config.idle_timeout,
         })
