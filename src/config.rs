@@ -149,6 +149,7 @@ pub struct RawConfig {
     pub zstd_level: i32,
     pub max_concurrent_pushes: usize,
     pub max_inflight_blobs: usize,
+    pub upload_chunk_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -177,6 +178,7 @@ impl Default for RawConfig {
             zstd_level: 3,
             max_concurrent_pushes: 8,
             max_inflight_blobs: 4,
+            upload_chunk_bytes: 0,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             client_idle_timeout: Duration::from_secs(60),
@@ -212,6 +214,9 @@ pub struct Config {
     pub zstd_level: i32,
     pub max_concurrent_pushes: usize,
     pub max_inflight_blobs: usize,
+    /// 0: one streamed PATCH per blob (the portable default). Otherwise fixed-size chunks
+    /// with Content-Range, for registries or proxies that cap request bodies.
+    pub upload_chunk_bytes: u64,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
     /// How long a client may send nothing before its push is dropped (slowloris).
@@ -295,6 +300,9 @@ impl RawConfig {
         if self.max_concurrent_pushes == 0 || self.max_inflight_blobs == 0 {
             anyhow::bail!("max_concurrent_pushes and max_inflight_blobs must be at least 1");
         }
+        if self.upload_chunk_bytes > 256 << 20 {
+            anyhow::bail!("upload_chunk_bytes is held in memory per upload: at most 256 MiB");
+        }
         self.limits.validate()?;
         Ok(Config {
             listen,
@@ -310,6 +318,7 @@ impl RawConfig {
             zstd_level: self.zstd_level,
             max_concurrent_pushes: self.max_concurrent_pushes,
             max_inflight_blobs: self.max_inflight_blobs,
+            upload_chunk_bytes: self.upload_chunk_bytes,
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
             client_idle_timeout: self.client_idle_timeout,

@@ -140,7 +140,14 @@ async fn run(
         pulled.pulled();
         r
     });
-    let patch = registry.patch_stream(&session, reqwest::Body::wrap_stream(body), len);
+    let patch = async {
+        if registry.chunk_size() == 0 {
+            return registry
+                .patch_stream(&session, reqwest::Body::wrap_stream(body), len)
+                .await;
+        }
+        patch_chunks(&registry, &session, body).await
+    };
     let patch = watch(patch, &progress, registry.idle(), &session.repository);
     let (patched, hashes) = tokio::join!(patch, worker);
     let hashes = match (hashes.map_err(internal)?, &patched) {
@@ -276,6 +283,45 @@ fn tokio_stream_from(
     futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     })
+}
+
+/// Chunked mode: gathers `chunk_size` bytes (at least the registry's minimum) per PATCH and
+/// tracks the offset itself, never trusting `Range` alone.
+async fn patch_chunks(
+    registry: &Registry,
+    session: &crate::registry::Upload,
+    body: impl futures_util::Stream<Item = io::Result<Bytes>>,
+) -> Result<crate::registry::Upload, RegistryError> {
+    let size = registry.chunk_size().max(session.min_chunk) as usize;
+    let mut session = session.clone();
+    let mut offset = 0u64;
+    let mut buf = bytes::BytesMut::with_capacity(size);
+    tokio::pin!(body);
+    loop {
+        let next = body.next().await;
+        let end = match next {
+            Some(Ok(b)) => {
+                buf.extend_from_slice(&b);
+                false
+            }
+            Some(Err(e)) => {
+                return Err(RegistryError::Protocol {
+                    op: "chunked upload".into(),
+                    detail: e.to_string(),
+                });
+            }
+            None => true,
+        };
+        while buf.len() >= size || (end && !buf.is_empty()) {
+            let n = buf.len().min(size);
+            let chunk = buf.split_to(n).freeze();
+            session = registry.patch_chunk(&session, chunk, offset).await?;
+            offset += n as u64;
+        }
+        if end {
+            return Ok(session);
+        }
+    }
 }
 
 /// How the upload of one blob is moving, to tell a stalled registry from a slow client: the
