@@ -70,8 +70,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!(code = e.code(), error = %e, "push failed");
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(code = e.code(), error = ?e, "push failed: internal error");
+        } else if status.is_server_error() {
+            tracing::warn!(code = e.code(), error = %e, "push failed");
         } else {
             tracing::info!(code = e.code(), error = %e, "push rejected");
         }

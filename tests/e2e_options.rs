@@ -1,0 +1,309 @@
+//! End-to-end tests of hoist's operating surface: the `hoist push` command, chunked upload
+//! mode, the upload page and health route, load shedding (503 BUSY), CORS, config errors,
+//! and a client that goes quiet. Real registry, real hoist process, loopback only.
+
+mod archives;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use archives::OciShape;
+use common::*;
+
+fn oci_bytes(name: &str) -> archives::Built {
+    archives::oci_layout(OciShape::Plain, name)
+}
+
+#[test]
+fn push_command_pushes_a_file_and_reports_json() {
+    let reg = Registry::start().unwrap();
+    let dir = scratch();
+    let built = archives::podman("localhost/fixture/cli:v1");
+    let file = p(&dir, "img.tar.gz");
+    std::fs::write(&file, built.gzipped()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args([
+            "push",
+            file.to_str().unwrap(),
+            "cli/app:1",
+            "--registry",
+            &reg.url(),
+            "--tag",
+            "extra",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["images"][0]["repository"], "cli/app");
+    let mut tags = reg.tags("cli/app");
+    tags.sort();
+    assert_eq!(tags, vec!["1", "extra"]);
+    let inspect = skopeo_inspect(&reg, "cli/app:1", &["--config"]).unwrap();
+    assert_eq!(
+        inspect["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        built.images[0].diff_ids.len()
+    );
+}
+
+#[test]
+fn push_command_reads_stdin_and_fails_with_error_json() {
+    let reg = Registry::start().unwrap();
+    let built = oci_bytes("docker.io/fixture/stdin:v1");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["push", "-", "--registry", &reg.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&built.gzipped())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(reg.tags("fixture/stdin"), vec!["v1"]);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["push", "-", "bad/x:1", "--registry", &reg.url()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "UNSUPPORTED_FORMAT");
+    assert!(reg.tags("bad/x").is_empty());
+}
+
+#[test]
+fn chunked_mode_uploads_in_content_range_chunks() {
+    let reg = Registry::start().unwrap();
+    // 64 KiB chunks: the 1.5 MB layer of the legacy fixture takes many PATCHes.
+    let hoist =
+        Hoist::start_with(&reg.url(), &[], &[("HOIST_UPLOAD_CHUNK_BYTES", "65536")]).unwrap();
+    let built = archives::legacy(archives::DupLink::Symlink);
+    let a = push_bytes(&hoist, "/push/chunked/app:1", &built.bytes).unwrap();
+    assert_eq!(a.status, 201, "{}", a.body);
+    let dir = scratch();
+    let out = p(&dir, "out");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/chunked/app:1", reg.host()),
+        &format!("oci:{}:t", out.display()),
+    ]))
+    .unwrap();
+    let config = skopeo_inspect(&reg, "chunked/app:1", &["--config"]).unwrap();
+    let want: Vec<&str> = built.images[0]
+        .diff_ids
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let got: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn upload_page_and_health_answer() {
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start(&reg).unwrap();
+    let page = run(Command::new("curl").args(["-sf", &format!("{}/", hoist.url)])).unwrap();
+    assert!(
+        page.contains("<form") && page.contains("type=\"file\""),
+        "{page}"
+    );
+    let health =
+        run(Command::new("curl").args(["-sf", &format!("{}/healthz", hoist.url)])).unwrap();
+    assert_eq!(health.trim(), "ok");
+}
+
+#[test]
+fn cors_preflight_allows_configured_origin_only() {
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start_with(
+        &reg.url(),
+        &[],
+        &[("HOIST_CORS_ALLOW_ORIGINS", "[\"https://portal.example\"]")],
+    )
+    .unwrap();
+    let preflight = |origin: &str| {
+        run(Command::new("curl").args([
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-X",
+            "OPTIONS",
+            "-H",
+            &format!("Origin: {origin}"),
+            "-H",
+            "Access-Control-Request-Method: PUT",
+            &format!("{}/push/x/y:1", hoist.url),
+        ]))
+        .unwrap()
+        .to_ascii_lowercase()
+    };
+    assert!(
+        preflight("https://portal.example")
+            .contains("access-control-allow-origin: https://portal.example")
+    );
+    assert!(!preflight("https://evil.example").contains("access-control-allow-origin"));
+}
+
+#[test]
+fn unknown_config_keys_stop_the_server_at_start() {
+    let dir = scratch();
+    let cfg = p(&dir, "hoist.toml");
+    std::fs::write(&cfg, "listne = \"127.0.0.1:0\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listne"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_shipped_config_file_is_valid() {
+    let reg = Registry::start().unwrap();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hoist.toml");
+    let hoist = Hoist::start_with(&reg.url(), &["--config", cfg], &[]).unwrap();
+    let a = push_bytes(&hoist, "/push/cfg/app:1", &oci_bytes("cfg/app:1").bytes).unwrap();
+    assert_eq!(a.status, 201, "{}", a.body);
+}
+
+/// Opens a raw upload that sends headers and part of a body, then holds the connection.
+fn hold_upload(hoist: &Hoist, path: &str, total: usize, sent: &[u8]) -> TcpStream {
+    let addr = hoist.url.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(sent).unwrap();
+    s.flush().unwrap();
+    s
+}
+
+#[test]
+fn pushes_over_the_limit_are_shed_with_busy() {
+    let reg = Registry::start().unwrap();
+    let hoist =
+        Hoist::start_with(&reg.url(), &[], &[("HOIST_MAX_CONCURRENT_PUSHES", "1")]).unwrap();
+    let built = oci_bytes("busy/app:1");
+    let half = &built.bytes[..built.bytes.len() / 2];
+    let held = hold_upload(&hoist, "/push/busy/held:1", built.bytes.len(), half);
+    // Give the server a moment to take the held push's slot (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shed = loop {
+        let a = push_bytes(&hoist, "/push/busy/app:1", &built.bytes).unwrap();
+        if a.status == 503 || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(shed.status, 503, "{}", shed.body);
+    assert_eq!(shed.code(), "BUSY");
+    drop(held);
+    // The slot comes back once the held push has failed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = push_bytes(&hoist, "/push/busy/app:1", &built.bytes).unwrap();
+        if a.status == 201 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot never came back: {}",
+            a.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reg.tags("busy/held").is_empty());
+}
+
+#[test]
+fn a_client_that_goes_quiet_gets_408_and_nothing_is_tagged() {
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start_with(&reg.url(), &[], &[("HOIST_CLIENT_IDLE_TIMEOUT", "1s")]).unwrap();
+    let built = oci_bytes("quiet/app:1");
+    let half = &built.bytes[..built.bytes.len() / 2];
+    let mut s = hold_upload(&hoist, "/push/quiet/app:1", built.bytes.len(), half);
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("BODY_TIMEOUT"), "{answer}");
+    assert!(reg.tags("quiet/app").is_empty());
+}
+
+#[test]
+fn a_symlinked_layer_may_point_forward() {
+    // Real docker save names layer folders by hash, so `<a>/layer.tar -> ../<b>/layer.tar`
+    // can point at an entry that comes later in the tar.
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start(&reg).unwrap();
+    let built = archives::legacy(archives::DupLink::Symlink);
+    let entries = archives::list_entries(&built.bytes);
+    let (link, _, target) = entries
+        .iter()
+        .find(|(_, kind, _)| *kind == '2')
+        .expect("a symlink")
+        .clone();
+    // Rebuild the tar with the symlink moved to the front.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    tar.append_link(&mut h, &link, &target).unwrap();
+    let mut archive = tar::Archive::new(&built.bytes[..]);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().to_string();
+        if path == link {
+            continue;
+        }
+        let mut header = e.header().clone();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if header.entry_type() == tar::EntryType::Symlink
+            || header.entry_type() == tar::EntryType::Link
+        {
+            let t = e
+                .link_name()
+                .unwrap()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            tar.append_link(&mut header, &path, &t).unwrap();
+        } else {
+            tar.append_data(&mut header, &path, &data[..]).unwrap();
+        }
+    }
+    let bytes = tar.into_inner().unwrap();
+    assert_eq!(archives::list_entries(&bytes)[0].0, link);
+    let a = push_bytes(&hoist, "/push/forward/app:1", &bytes).unwrap();
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(reg.tags("forward/app"), vec!["1"]);
+}
