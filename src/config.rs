@@ -150,6 +150,8 @@ pub struct RawConfig {
     pub max_concurrent_pushes: usize,
     pub max_inflight_blobs: usize,
     pub upload_chunk_bytes: u64,
+    pub patch_content_length: bool,
+    pub verify_layer_diff_ids: bool,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -179,6 +181,8 @@ impl Default for RawConfig {
             max_concurrent_pushes: 8,
             max_inflight_blobs: 4,
             upload_chunk_bytes: 0,
+            patch_content_length: false,
+            verify_layer_diff_ids: false,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             client_idle_timeout: Duration::from_secs(60),
@@ -217,6 +221,14 @@ pub struct Config {
     /// 0: one streamed PATCH per blob (the portable default). Otherwise fixed-size chunks
     /// with Content-Range, for registries or proxies that cap request bodies.
     pub upload_chunk_bytes: u64,
+    /// Declare Content-Length on a streamed PATCH when the size is known. Off by default, as
+    /// `docker push` does: a body can then end cleanly when a push fails, and the session be
+    /// cancelled. On for proxies that drop bodies without a length (cloudflared over QUIC).
+    pub patch_content_length: bool,
+    /// Also decompress already-compressed OCI layers to check their diffIDs against the
+    /// config (they are always checked against their digest). Costs an inflate + sha256 of
+    /// every layer; docker-archive layers are always checked.
+    pub verify_layer_diff_ids: bool,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
     /// How long a client may send nothing before its push is dropped (slowloris).
@@ -319,6 +331,8 @@ impl RawConfig {
             max_concurrent_pushes: self.max_concurrent_pushes,
             max_inflight_blobs: self.max_inflight_blobs,
             upload_chunk_bytes: self.upload_chunk_bytes,
+            patch_content_length: self.patch_content_length,
+            verify_layer_diff_ids: self.verify_layer_diff_ids,
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
             client_idle_timeout: self.client_idle_timeout,

@@ -60,6 +60,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "hoist=info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

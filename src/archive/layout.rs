@@ -111,12 +111,15 @@ impl Document {
         };
         match media_type.as_str() {
             OCI_INDEX | DOCKER_LIST => {
-                let manifests = match raw.manifests {
+                let manifests: Vec<Descriptor> = match raw.manifests {
                     Some(v @ serde_json::Value::Array(_)) => {
                         serde_json::from_value(v).map_err(|e| format!("manifests: {e}"))?
                     }
                     _ => return Err("an index needs a manifests array".into()),
                 };
+                if let Some(d) = manifests.iter().find(|d| d.media_type.is_none()) {
+                    return Err(format!("descriptor {} has no mediaType", d.digest));
+                }
                 Ok(Document::Index {
                     media_type,
                     manifests,
@@ -125,6 +128,12 @@ impl Document {
             OCI_MANIFEST | DOCKER_MANIFEST => {
                 let config = raw.config.ok_or("a manifest needs a config")?;
                 let layers = raw.layers.ok_or("a manifest needs layers")?;
+                if let Some(d) = std::iter::once(&config)
+                    .chain(&layers)
+                    .find(|d| d.media_type.is_none())
+                {
+                    return Err(format!("descriptor {} has no mediaType", d.digest));
+                }
                 Ok(Document::Manifest {
                     media_type,
                     config,

@@ -2,6 +2,7 @@
 //! counts, entry types and PAX/ustar size agreement checked before any byte is used.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use tokio::io::AsyncRead;
@@ -17,7 +18,7 @@ pub enum Item<R: AsyncRead + Unpin> {
     File {
         path: String,
         size: u64,
-        entry: Entry<Archive<R>>,
+        entry: Entry<Archive<Recorder<R>>>,
     },
     /// A symbolic link, target already resolved against the link's directory.
     Symlink { path: String, target: String },
@@ -27,8 +28,9 @@ pub enum Item<R: AsyncRead + Unpin> {
 
 /// Walks the entries of a tar stream.
 pub struct Walker<R: AsyncRead + Unpin> {
-    archive: Archive<R>,
-    entries: Entries<R>,
+    archive: Archive<Recorder<R>>,
+    entries: Entries<Recorder<R>>,
+    head: Arc<Mutex<Vec<u8>>>,
     seen: HashSet<String>,
     files: HashSet<String>,
     count: u64,
@@ -40,6 +42,11 @@ const USTAR_MAX: u64 = (1 << 33) - 1;
 
 impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     pub fn new(reader: R, limits: Limits) -> Result<Walker<R>, ArchiveError> {
+        let head = Arc::new(Mutex::new(Vec::with_capacity(512)));
+        let reader = Recorder {
+            inner: reader,
+            head: head.clone(),
+        };
         let mut archive = tokio_tar::ArchiveBuilder::new(reader).build();
         let entries = archive.entries().map_err(|e| ArchiveError::Malformed {
             at: "at the start".into(),
@@ -48,6 +55,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
         Ok(Walker {
             archive,
             entries,
+            head,
             seen: HashSet::new(),
             files: HashSet::new(),
             count: 0,
@@ -67,7 +75,9 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
                 None => return Ok(None),
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
-                    if self.count == 0 {
+                    if self.count == 0
+                        && !looks_like_a_tar_header(&self.head.lock().expect("head lock"))
+                    {
                         return Err(ArchiveError::NotAnArchive {
                             detail: format!("not a tar archive after decompression ({e})"),
                         });
@@ -204,6 +214,52 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
                 });
             }
         }
+    }
+}
+
+/// A first block with a valid tar checksum (or the ustar magic) means the upload is a tar,
+/// however broken: `ARCHIVE_INVALID`, not `UNSUPPORTED_FORMAT`.
+fn looks_like_a_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    if &block[257..262] == b"ustar" {
+        return true;
+    }
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|s| u32::from_str_radix(s, 8).ok());
+    let sum: u32 = block[..148]
+        .iter()
+        .chain(&block[156..512])
+        .map(|&b| b as u32)
+        .sum::<u32>()
+        + 8 * 32;
+    stored == Some(sum)
+}
+
+/// Keeps a copy of the first 512 bytes that pass, to judge what a failed first entry was.
+pub struct Recorder<R> {
+    inner: R,
+    head: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Recorder<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let mut head = self.head.lock().expect("head lock");
+        if head.len() < 512 {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(512 - head.len());
+            head.extend_from_slice(&new[..take]);
+        }
+        r
     }
 }
 

@@ -110,6 +110,8 @@ async fn run(
     let path = spec.path.clone();
     let progress = Arc::new(Progress::new());
     let worker_progress = progress.clone();
+    let worker_cancel = cancel.clone();
+    let sized = registry.send_content_length() && matches!(transform, Transform::PassThrough);
     let worker = tokio::task::spawn_blocking(move || {
         process(
             raw_rx,
@@ -119,6 +121,8 @@ async fn run(
             diff_of_compressed,
             &path,
             &worker_progress,
+            &worker_cancel,
+            sized,
         )
     });
     let Some(repo) = spec.upload_to.clone() else {
@@ -129,17 +133,26 @@ async fn run(
         Started::Session(s) => s,
         Started::Mounted => unreachable!("no mount requested"),
     };
-    let len = matches!(transform, Transform::PassThrough).then_some(spec.size);
+    let len = sized.then_some(spec.size);
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = sent.clone();
     let pulled = progress.clone();
-    let body = tokio_stream_from(out_rx).map(move |r| {
-        if let Ok(b) = &r {
-            counted.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        pulled.pulled();
-        r
-    });
+    let body = tokio_stream_from(out_rx)
+        .map(move |r| {
+            if let Ok(b) = &r {
+                counted.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            pulled.pulled();
+            r
+        })
+        .chain(futures_util::stream::poll_fn({
+            // After the last byte, the registry owes an answer within `idle` too.
+            let done = progress.clone();
+            move |_| {
+                done.set_finished();
+                std::task::Poll::Ready(None)
+            }
+        }));
     let patch = async {
         if registry.chunk_size() == 0 {
             return registry
@@ -164,7 +177,13 @@ async fn run(
                 detail: format!("upload of {} ended early", spec.path),
             });
         }
-        (Err(Stop::Failed(e)), _) => {
+        // The stream was ended cleanly, so the registry answered with a fresh Location that
+        // can cancel the session (distribution refuses a stale `_state`).
+        (Err(Stop::Failed(e)), Ok(after)) => {
+            registry.cancel(after).await;
+            return Err(e);
+        }
+        (Err(Stop::Failed(e)), Err(_)) => {
             registry.cancel(&session).await;
             return Err(e);
         }
@@ -330,6 +349,7 @@ struct Progress {
     start: std::time::Instant,
     last_pull_ms: std::sync::atomic::AtomicU64,
     waiting: std::sync::atomic::AtomicBool,
+    finished: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
@@ -338,6 +358,7 @@ impl Progress {
             start: std::time::Instant::now(),
             last_pull_ms: std::sync::atomic::AtomicU64::new(0),
             waiting: std::sync::atomic::AtomicBool::new(false),
+            finished: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -359,12 +380,22 @@ impl Progress {
         self.waiting.store(w, std::sync::atomic::Ordering::Relaxed);
     }
 
+    fn set_finished(&self) {
+        self.pulled();
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stalled: hoist has bytes waiting and the registry took none for `idle`; or everything
+    /// was handed over and no answer came for 3 × `idle`. The second is longer because the
+    /// last bytes may still sit in kernel buffers that a slow but live registry is draining.
     fn stalled(&self, idle: std::time::Duration) -> bool {
-        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
-            && self
-                .now_ms()
-                .saturating_sub(self.last_pull_ms.load(std::sync::atomic::Ordering::Relaxed))
-                > idle.as_millis() as u64
+        let quiet = self
+            .now_ms()
+            .saturating_sub(self.last_pull_ms.load(std::sync::atomic::Ordering::Relaxed));
+        let idle = idle.as_millis() as u64;
+        (self.waiting.load(std::sync::atomic::Ordering::Relaxed) && quiet > idle)
+            || (self.finished.load(std::sync::atomic::Ordering::Relaxed) && quiet > 3 * idle)
     }
 }
 
@@ -422,6 +453,8 @@ fn process(
     diff_of_compressed: bool,
     path: &str,
     progress: &Progress,
+    cancel: &CancellationToken,
+    sized: bool,
 ) -> Result<Hashes, Stop> {
     let mut raw = Sha256::new();
     let mut out_hash = (!matches!(transform, Transform::PassThrough)).then(Sha256::new);
@@ -448,9 +481,11 @@ fn process(
         }
         Ok(())
     };
-    // A failure poisons the upload body, so the registry never commits a partial blob.
+    // A failure ends the upload body early. Without a Content-Length that is a clean end the
+    // registry acknowledges (so the session can be cancelled); with one, the body is poisoned
+    // and the request aborts. Either way nothing is committed: that takes a PUT with a digest.
     let fail = |e: PushError| {
-        if let Some(tx) = &out_tx {
+        if let (Some(tx), true) = (&out_tx, sized) {
             let _ = tx.blocking_send(Err(io::Error::other("aborted")));
         }
         Stop::Failed(e)
@@ -467,6 +502,12 @@ fn process(
                 }
             }
         }
+    }
+    // Input that ended because the push failed is not a blob: never let it be committed.
+    if cancel.is_cancelled() {
+        return Err(fail(PushError::Internal {
+            detail: format!("push cancelled while reading {path}"),
+        }));
     }
     if let Some(enc) = encoder.take() {
         let last = enc.finish().map_err(|e| fail(corrupt(path, e)))?;
@@ -587,6 +628,8 @@ mod tests {
             diff,
             "x",
             &Progress::new(),
+            &CancellationToken::new(),
+            false,
         )
         .ok()
         .unwrap();

@@ -22,7 +22,7 @@ pub enum PushError {
     #[error("{what} {name:?} is not a valid reference")]
     ReferenceInvalid { what: &'static str, name: String },
     #[error(
-        "image {image} has no name to push it under: give one in the URL (/push/REPOSITORY:TAG) or with ?tag="
+        "image {image} has no repository and tag to push it under: name them in the URL (/push/REPOSITORY:TAG)"
     )]
     ReferenceMissing { image: String },
     #[error(

@@ -501,6 +501,7 @@ impl Resolver<'_> {
                     }
                     node.blobs.push(u);
                 }
+                check_image_config(&node.blobs, &path)?;
                 if !changes.is_empty() {
                     let mut v: Value = serde_json::from_slice(&bytes)
                         .map_err(|e| PushError::manifest(&path, e))?;
@@ -608,6 +609,52 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// For an image (not an artifact): the config must be an image config whose diff_ids match
+/// the layers in number, and in value wherever hoist knows a layer's uncompressed digest
+/// (uncompressed layers, recompressed ones, and all of them with `verify_layer_diff_ids`).
+fn check_image_config(blobs: &[BlobUse], manifest: &str) -> Result<(), PushError> {
+    let Some((config, layers)) = blobs.split_first() else {
+        return Ok(());
+    };
+    if config.media_type != layout::OCI_CONFIG && config.media_type != layout::DOCKER_CONFIG {
+        return Ok(());
+    }
+    let Source::Archive(FileRec::Memory { bytes, .. }) = &config.source else {
+        return Ok(());
+    };
+    let what = format!("config {} of {manifest}", config.digest);
+    let parsed: ImageConfig =
+        layout::strict_json(bytes).map_err(|e| PushError::manifest(&what, e))?;
+    let diff_ids = &parsed.rootfs.diff_ids;
+    if diff_ids.len() != layers.len() {
+        return Err(PushError::manifest(
+            &what,
+            format!(
+                "lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                layers.len()
+            ),
+        ));
+    }
+    for (i, (layer, want)) in layers.iter().zip(diff_ids).enumerate() {
+        if let Source::Archive(FileRec::Streamed(done)) = &layer.source {
+            if let Some(found) = &done.diff_id {
+                if found != want {
+                    return Err(PushError::DigestMismatch {
+                        what: format!(
+                            "layer {} (diffID, rootfs.diff_ids[{i}] of {what})",
+                            done.path
+                        ),
+                        expected: want.to_string(),
+                        actual: found.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn verify_bytes(path: &str, bytes: &[u8], d: &Descriptor) -> Result<(), PushError> {

@@ -183,7 +183,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             kind,
             transform,
             diff_id_of_compressed: matches!(kind, Kind::Gzip | Kind::Zstd)
-                && digest_from_path(&path).is_none(),
+                && (digest_from_path(&path).is_none() || pass.config.verify_layer_diff_ids),
             upload_to,
         };
         let permit = inflight
@@ -193,6 +193,11 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             .expect("semaphore never closed");
         let (tx, handle) = blob::start(pass.registry.clone(), spec, pass.cancel.clone(), permit);
         let fed = feed(&mut entry, head, &tx, &path).await;
+        if let Err(Fed::Read(_)) = &fed {
+            // Cancel before the job sees its input end, so it poisons the upload and cancels
+            // the session instead of committing a truncated blob.
+            pass.cancel.cancel();
+        }
         drop(tx);
         match fed {
             Ok(()) => {
@@ -235,7 +240,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                 });
             }
             Err(Fed::Read(e)) => {
-                handle.abort();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), handle).await;
                 return Err(e);
             }
         }

@@ -27,6 +27,7 @@ pub struct Registry {
     retries: u32,
     idle: Duration,
     chunk_size: u64,
+    content_length: bool,
 }
 
 /// An open upload session: where to send the next request.
@@ -59,8 +60,10 @@ impl Registry {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
         let http = builder
+            // No client-wide read timeout: reqwest's runs from send to response, which would
+            // kill a long streamed PATCH that is still moving. Body-less requests get a
+            // timeout in `send`; a PATCH is watched for progress by the blob job.
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.idle_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -71,6 +74,7 @@ impl Registry {
             retries: config.retries,
             idle: config.idle_timeout,
             chunk_size: config.upload_chunk_bytes,
+            content_length: config.patch_content_length,
         })
     }
 
@@ -306,6 +310,11 @@ impl Registry {
         }
     }
 
+    /// Whether a streamed PATCH of known size declares its Content-Length.
+    pub fn send_content_length(&self) -> bool {
+        self.content_length
+    }
+
     /// Bytes per PATCH in chunked mode; 0 means one streamed PATCH per blob.
     pub fn chunk_size(&self) -> u64 {
         self.chunk_size
@@ -335,13 +344,19 @@ impl Registry {
         }
     }
 
-    /// Cancels a session; best effort (distribution wants `delete` scope for it).
+    /// Cancels a session; best effort. distribution maps DELETE to the `delete` action even
+    /// on upload URLs, so the token asks for it (an issuer grants what it allows).
     pub async fn cancel(&self, session: &Upload) {
         let mut req = self.http.delete(session.location.clone());
-        if let Ok(Some(h)) = self
-            .auth
-            .header(&self.http, &Self::scopes(&session.repository, None))
-            .await
+        let scopes = [format!(
+            "repository:{}:pull,push,delete",
+            session.repository
+        )];
+        if let Ok(Ok(Some(h))) = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.auth.header(&self.http, &scopes),
+        )
+        .await
         {
             req = req.header(AUTHORIZATION, h);
         }
@@ -494,7 +509,11 @@ fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryErro
             secs: idle.as_secs(),
         };
     }
+    // Upload URLs carry signed state (`_state=`): keep them out of messages.
     let mut detail = e.to_string();
+    if let Some(url) = e.url() {
+        detail = detail.replace(url.as_str(), url.path());
+    }
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         detail = format!("{detail}: {s}");
