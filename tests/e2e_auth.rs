@@ -1,0 +1,885 @@
+//! Authentication to the backend registry, end to end against the real `docker-registry`:
+//! htpasswd Basic auth, and token auth with a token issuer run inside the test (it checks
+//! Basic credentials, records the scopes asked for and signs real RS256 JWTs with an `x5c`
+//! chain the registry verifies against its `rootcertbundle`). Secrets must never show up in
+//! hoist's stderr or in its answers.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use common::{Answer, Registry, sha256};
+
+const USER: &str = "hoist-bot";
+const PASSWORD: &str = "Tr0ub4dor-e2e-S3cret-913";
+const WRONG_PASSWORD: &str = "wr0ng-e2e-Passw0rd-771";
+
+// ---------------------------------------------------------------------------------------------
+// A small OCI layout archive, built in code.
+
+struct Image {
+    tar: Vec<u8>,
+    layers: Vec<String>,
+    config: String,
+}
+
+fn noise(state: &mut u64, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append_data(&mut h, path, data).expect("tar append");
+}
+
+/// One image with one gzip layer of `layer_size` bytes of noise, named `ref_name` in its index.
+fn image(seed: u64, layer_size: usize, ref_name: &str) -> Image {
+    image_ext(seed, layer_size, ref_name, false)
+}
+
+/// The same, where `corrupt` changes one byte of the layer after its digest was taken, so the
+/// push fails with DIGEST_MISMATCH once the layer's upload session is open and its bytes sent.
+fn image_ext(seed: u64, layer_size: usize, ref_name: &str, corrupt: bool) -> Image {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut inner = tar::Builder::new(Vec::new());
+    append(&mut inner, "data.bin", &noise(&mut state, layer_size));
+    let inner = inner.into_inner().expect("inner tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&inner).expect("gzip");
+    let layer = gz.finish().expect("gzip");
+    let layer_digest = sha256(&layer);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&inner)]},
+    }))
+    .expect("config");
+    let config_digest = sha256(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest,
+            "size": layer.len(),
+        }],
+    }))
+    .expect("manifest");
+    let manifest_digest = sha256(&manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": ref_name},
+        }],
+    }))
+    .expect("index");
+    let mut layer = layer;
+    if corrupt {
+        let last = layer.len() - 1;
+        layer[last] ^= 0xff;
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    append(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    append(&mut b, "index.json", &index);
+    for (d, bytes) in [
+        (&layer_digest, &layer),
+        (&config_digest, &config),
+        (&manifest_digest, &manifest),
+    ] {
+        let hex = d.strip_prefix("sha256:").expect("sha256");
+        append(&mut b, &format!("blobs/sha256/{hex}"), bytes);
+    }
+    Image {
+        tar: b.into_inner().expect("outer tar"),
+        layers: vec![layer_digest],
+        config: config_digest,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// hoist with its stderr captured, to look for secrets in it.
+
+struct HoistProc {
+    child: Child,
+    url: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl HoistProc {
+    fn start(registry_url: &str, env: &[(&str, &str)]) -> Result<HoistProc> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--registry",
+            registry_url,
+        ])
+        // As chatty as hoist gets: a secret in any of its log lines shows up here.
+        .env("RUST_LOG", "hoist=trace,info")
+        .env_remove("DOCKER_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HOIST_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("spawning hoist")?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().context("hoist stderr")?;
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
+                eprintln!("[hoist] {line}");
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().context("hoist stdout")?);
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        let Some(url) = line.trim().strip_prefix("hoist listening on ") else {
+            let _ = child.kill();
+            std::thread::sleep(Duration::from_millis(200));
+            bail!(
+                "unexpected first line from hoist: {line:?}\n{}",
+                stderr.lock().unwrap()
+            );
+        };
+        Ok(HoistProc {
+            url: url.to_string(),
+            child,
+            stderr,
+        })
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HoistProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn push(hoist: &HoistProc, path_and_query: &str, body: &[u8]) -> Result<Answer> {
+    let tmp = tempfile::NamedTempFile::new()?;
+    std::fs::write(tmp.path(), body)?;
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "60", "-T"])
+        .arg(tmp.path())
+        .arg(format!("{}{path_and_query}", hoist.url))
+        .output()
+        .context("running curl")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').context("curl printed no status")?;
+    let status: u16 = status.trim().parse().context("curl status")?;
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    Ok(Answer { status, body })
+}
+
+fn message(a: &Answer) -> String {
+    a.body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn outcome(a: &Answer, digest: &str) -> String {
+    a.body["images"][0]["blobs"]
+        .as_array()
+        .and_then(|bs| bs.iter().find(|b| b["digest"] == digest))
+        .and_then(|b| b["outcome"].as_str())
+        .unwrap_or("<not reported>")
+        .to_string()
+}
+
+fn basic_value(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// None of `secrets` in hoist's stderr nor in its answer.
+fn assert_no_secrets(hoist: &HoistProc, answers: &[&Answer], secrets: &[String]) {
+    let stderr = hoist.stderr();
+    for s in secrets {
+        assert!(
+            !stderr.contains(s.as_str()),
+            "a secret ({}…) is in hoist's stderr",
+            &s[..s.len().min(6)]
+        );
+        for a in answers {
+            assert!(
+                !a.body.to_string().contains(s.as_str()),
+                "a secret ({}…) is in hoist's answer",
+                &s[..s.len().min(6)]
+            );
+        }
+    }
+}
+
+/// GET a registry URL as JSON with an Authorization header (`curl -u` or a bearer token).
+fn get_json_auth(url: &str, auth: &[&str]) -> Option<Value> {
+    let out = Command::new("curl")
+        .arg("-sf")
+        .args(auth)
+        .arg(url)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn tag_list(v: Option<Value>) -> Vec<String> {
+    v.and_then(|v| v["tags"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect()
+}
+
+/// The registry's access log: for each upload session of `repo` that got a PATCH, the status
+/// of the DELETE hoist sent on it (None: no DELETE).
+fn cancels(registry: &Registry, repo: &str) -> Vec<(String, Option<u16>)> {
+    let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
+    let prefix = format!("/v2/{repo}/blobs/uploads/");
+    // `"METHOD /v2/... HTTP/1.1" STATUS ...`
+    let requests: Vec<(String, String, u16)> = log
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once('"')?;
+            let (req, after) = rest.split_once('"')?;
+            let mut parts = req.split(' ');
+            let method = parts.next()?.to_string();
+            let target = parts.next()?;
+            let uuid = target.strip_prefix(&prefix)?.split('?').next()?.to_string();
+            let status = after.split_whitespace().next()?.parse().ok()?;
+            Some((method, uuid, status))
+        })
+        .collect();
+    let mut out: Vec<(String, Option<u16>)> = Vec::new();
+    for (m, uuid, _) in &requests {
+        if m == "PATCH" && !out.iter().any(|(u, _)| u == uuid) {
+            let deleted = requests
+                .iter()
+                .filter(|(m2, u2, _)| m2 == "DELETE" && u2 == uuid)
+                .map(|r| r.2)
+                .next_back();
+            out.push((uuid.clone(), deleted));
+        }
+    }
+    out
+}
+
+/// A push that fails after a layer's session was opened and its bytes sent (DIGEST_MISMATCH)
+/// cancels that session: the registry answered 2xx to a DELETE on it (docs/API.md: "open
+/// upload sessions are cancelled").
+fn assert_failed_push_cancels_session(
+    registry: &Registry,
+    hoist: &HoistProc,
+    repo: &str,
+) -> Result<()> {
+    let bad = image_ext(20, 64 << 10, "v1", true);
+    let a = push(hoist, &format!("/push/{repo}:v1"), &bad.tar)?;
+    assert_eq!(
+        (a.status, a.code()),
+        (400, "DIGEST_MISMATCH"),
+        "{}\n{}",
+        a.body,
+        hoist.stderr()
+    );
+    // The registry writes its access log line just after answering.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut sessions = cancels(registry, repo);
+    while sessions.iter().any(|(_, d)| d.is_none()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        sessions = cancels(registry, repo);
+    }
+    assert!(!sessions.is_empty(), "no upload session was opened");
+    let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
+    let deletes: Vec<&str> = log.lines().filter(|l| l.contains("DELETE")).collect();
+    assert!(
+        sessions.iter().all(|(_, d)| matches!(d, Some(200..=299))),
+        "upload sessions of {repo} not cancelled after a failed push (uuid, DELETE status): {sessions:?}\nregistry log, DELETE lines:\n{}",
+        deletes.join("\n")
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// htpasswd (Basic).
+
+fn htpasswd_registry() -> Result<(Registry, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("htpasswd");
+    // distribution's htpasswd is bcrypt only; cost 4 keeps the test fast.
+    let hash = bcrypt::hash_with_result(PASSWORD, 4)?.format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(&file, format!("{USER}:{hash}\n"))?;
+    let registry = Registry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+        file.display()
+    ))?;
+    Ok((registry, dir))
+}
+
+fn basic_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let creds = format!("{USER}:{PASSWORD}");
+    tag_list(get_json_auth(
+        &format!("{}/v2/{repo}/tags/list", registry.url()),
+        &["-u", &creds],
+    ))
+}
+
+#[test]
+fn basic_auth_right_credentials_push() -> Result<()> {
+    let (registry, _dir) = htpasswd_registry()?;
+    // The registry really wants credentials.
+    assert!(get_json_auth(&format!("{}/v2/_catalog", registry.url()), &[]).is_none());
+    let hoist = HoistProc::start(
+        &registry.url(),
+        &[
+            ("HOIST_REGISTRY_USERNAME", USER),
+            ("HOIST_REGISTRY_PASSWORD", PASSWORD),
+        ],
+    )?;
+    let img = image(1, 64 << 10, "v1");
+    let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert_eq!(basic_tags(&registry, "e2e/basic"), vec!["v1".to_string()]);
+    assert_eq!(outcome(&a, &img.layers[0]), "uploaded");
+    // A second push: everything is already there.
+    let again = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(outcome(&again, &img.layers[0]), "exists");
+    assert_eq!(outcome(&again, &img.config), "exists");
+    assert_no_secrets(
+        &hoist,
+        &[&a, &again],
+        &[PASSWORD.to_string(), basic_value(USER, PASSWORD)],
+    );
+    Ok(())
+}
+
+#[test]
+fn basic_auth_failed_push_cancels_its_upload_session() -> Result<()> {
+    let (registry, _dir) = htpasswd_registry()?;
+    let hoist = HoistProc::start(
+        &registry.url(),
+        &[
+            ("HOIST_REGISTRY_USERNAME", USER),
+            ("HOIST_REGISTRY_PASSWORD", PASSWORD),
+        ],
+    )?;
+    assert_failed_push_cancels_session(&registry, &hoist, "e2e/basic")
+}
+
+#[test]
+fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
+    let (registry, _dir) = htpasswd_registry()?;
+    let hoist = HoistProc::start(
+        &registry.url(),
+        &[
+            ("HOIST_REGISTRY_USERNAME", USER),
+            ("HOIST_REGISTRY_PASSWORD", WRONG_PASSWORD),
+        ],
+    )?;
+    let img = image(2, 64 << 10, "v1");
+    let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "UNAUTHORIZED"),
+        "{}\n{}",
+        a.body,
+        hoist.stderr()
+    );
+    assert!(
+        message(&a).contains("credentials"),
+        "the message should mention credentials: {}",
+        message(&a)
+    );
+    assert!(basic_tags(&registry, "e2e/basic").is_empty());
+    assert_no_secrets(
+        &hoist,
+        &[&a],
+        &[
+            WRONG_PASSWORD.to_string(),
+            basic_value(USER, WRONG_PASSWORD),
+        ],
+    );
+    Ok(())
+}
+
+#[test]
+fn basic_auth_without_credentials_is_unauthorized() -> Result<()> {
+    let (registry, _dir) = htpasswd_registry()?;
+    let hoist = HoistProc::start(&registry.url(), &[])?;
+    let img = image(3, 64 << 10, "v1");
+    let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "UNAUTHORIZED"),
+        "{}\n{}",
+        a.body,
+        hoist.stderr()
+    );
+    assert!(basic_tags(&registry, "e2e/basic").is_empty());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token auth: an issuer in the test.
+
+/// Signs JWTs with an RSA key whose self-signed certificate is the registry's root bundle.
+struct Signer {
+    key: PathBuf,
+    cert: PathBuf,
+    x5c: String,
+    next_jti: AtomicU64,
+}
+
+impl Signer {
+    fn new(dir: &Path) -> Result<Signer> {
+        let key = dir.join("issuer-key.pem");
+        let cert = dir.join("issuer-cert.pem");
+        common::run(
+            Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=test-issuer"])
+                .args(["-addext", "keyUsage=critical,digitalSignature,keyCertSign"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        )?;
+        let pem = std::fs::read_to_string(&cert)?;
+        // x5c is the standard base64 of the DER: the PEM body, joined.
+        let x5c: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        Ok(Signer {
+            key,
+            cert,
+            x5c,
+            next_jti: AtomicU64::new(1),
+        })
+    }
+
+    /// A signed token granting every action of `scopes` (`repository:name:a,b`).
+    fn mint(&self, subject: &str, scopes: &[String], lifetime: u64) -> Result<String> {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let access: Vec<Value> = scopes
+            .iter()
+            .filter_map(|s| {
+                let (typ, rest) = s.split_once(':')?;
+                let (name, actions) = rest.rsplit_once(':')?;
+                Some(json!({
+                    "type": typ,
+                    "name": name,
+                    "actions": actions.split(',').collect::<Vec<_>>(),
+                }))
+            })
+            .collect();
+        let header = json!({"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]});
+        let claims = json!({
+            "iss": "test-issuer",
+            "sub": subject,
+            "aud": "test-registry",
+            "exp": now + lifetime,
+            "nbf": now - 5,
+            "iat": now,
+            "jti": format!("jti-{}", self.next_jti.fetch_add(1, Ordering::Relaxed)),
+            "access": access,
+        });
+        let input = format!(
+            "{}.{}",
+            b64(&serde_json::to_vec(&header)?),
+            b64(&serde_json::to_vec(&claims)?)
+        );
+        let mut child = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&self.key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("openssl stdin")?
+            .write_all(input.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() || out.stdout.is_empty() {
+            bail!("openssl dgst: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(format!("{input}.{}", b64(&out.stdout)))
+    }
+}
+
+/// One token request the issuer saw.
+#[derive(Clone, Debug)]
+struct TokenRequest {
+    scopes: Vec<String>,
+    service: Option<String>,
+    granted: bool,
+}
+
+struct IssuerCtx {
+    signer: Signer,
+    expires_in: u64,
+    requests: Mutex<Vec<TokenRequest>>,
+    issued: Mutex<Vec<String>>,
+}
+
+struct Issuer {
+    port: u16,
+    ctx: Arc<IssuerCtx>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Issuer {
+    fn start(expires_in: u64) -> Result<Issuer> {
+        let dir = tempfile::tempdir()?;
+        let ctx = Arc::new(IssuerCtx {
+            signer: Signer::new(dir.path())?,
+            expires_in,
+            requests: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new()
+            .route("/token", axum::routing::get(token))
+            .with_state(ctx.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("issuer runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(Issuer {
+            port,
+            ctx,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        })
+    }
+
+    fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    fn registry_yaml(&self) -> String {
+        format!(
+            "auth:\n  token:\n    realm: {}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+            self.realm(),
+            self.ctx.signer.cert.display()
+        )
+    }
+
+    fn requests(&self) -> Vec<TokenRequest> {
+        self.ctx.requests.lock().unwrap().clone()
+    }
+
+    fn issued(&self) -> Vec<String> {
+        self.ctx.issued.lock().unwrap().clone()
+    }
+
+    /// Tags of `repo`, read from the registry with a pull token minted here.
+    fn tags(&self, registry: &Registry, repo: &str) -> Result<Vec<String>> {
+        let token = self
+            .ctx
+            .signer
+            .mint("checker", &[format!("repository:{repo}:pull")], 300)?;
+        let header = format!("Authorization: Bearer {token}");
+        Ok(tag_list(get_json_auth(
+            &format!("{}/v2/{repo}/tags/list", registry.url()),
+            &["-H", &header],
+        )))
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn token(
+    axum::extract::State(ctx): axum::extract::State<Arc<IssuerCtx>>,
+    axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let scopes: Vec<String> = query
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(String::from).collect::<Vec<_>>())
+        .collect();
+    let service = query
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone());
+    let granted = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .is_some_and(|b| b == basic_value(USER, PASSWORD));
+    ctx.requests.lock().unwrap().push(TokenRequest {
+        scopes: scopes.clone(),
+        service,
+        granted,
+    });
+    if !granted {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json")],
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: bad username or password"}]}"#,
+        )
+            .into_response();
+    }
+    let lifetime = ctx.expires_in;
+    let c = ctx.clone();
+    let minted = tokio::task::spawn_blocking(move || c.signer.mint(USER, &scopes, lifetime)).await;
+    match minted {
+        Ok(Ok(t)) => {
+            ctx.issued.lock().unwrap().push(t.clone());
+            axum::Json(json!({"token": t, "expires_in": lifetime})).into_response()
+        }
+        other => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{other:?}"),
+        )
+            .into_response(),
+    }
+}
+
+fn token_rig(expires_in: u64) -> Result<(Issuer, Registry)> {
+    let issuer = Issuer::start(expires_in)?;
+    let registry = Registry::start_with(&issuer.registry_yaml())?;
+    Ok((issuer, registry))
+}
+
+fn right_credentials() -> [(&'static str, &'static str); 2] {
+    [
+        ("HOIST_REGISTRY_USERNAME", USER),
+        ("HOIST_REGISTRY_PASSWORD", PASSWORD),
+    ]
+}
+
+#[test]
+fn token_auth_push_mount_and_repush() -> Result<()> {
+    let (issuer, registry) = token_rig(300)?;
+    // The registry really wants a token, and takes one the issuer signed.
+    assert!(get_json_auth(&format!("{}/v2/", registry.url()), &[]).is_none());
+    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+
+    // 1. A push to a named repository.
+    let img = image(10, 128 << 10, "v1");
+    let a = push(&hoist, "/push/e2e/tok:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert_eq!(issuer.tags(&registry, "e2e/tok")?, vec!["v1".to_string()]);
+    let reqs = issuer.requests();
+    assert!(
+        reqs.iter().any(|r| r.granted
+            && r.scopes.iter().any(|s| s == "repository:e2e/tok:pull,push")
+            && r.service.as_deref() == Some("test-registry")),
+        "no token request for repository:e2e/tok:pull,push: {reqs:?}"
+    );
+
+    // 2. The same image under names from the archive: streamed into the staging repository,
+    //    then mounted into the target.
+    let staged = image(10, 128 << 10, "e2e/tok-a:v1");
+    let b = push(&hoist, "/push", &staged.tar)?;
+    assert_eq!(b.status, 201, "{}\n{}", b.body, hoist.stderr());
+    assert_eq!(issuer.tags(&registry, "e2e/tok-a")?, vec!["v1".to_string()]);
+
+    // 3. Again under a second repository: the layer is already in the staging repository,
+    //    so it must not be sent again (mounted, with a `from` pull scope).
+    let second = image(10, 128 << 10, "e2e/tok-b:v1");
+    let c = push(&hoist, "/push", &second.tar)?;
+    assert_eq!(c.status, 201, "{}\n{}", c.body, hoist.stderr());
+    let layer = outcome(&c, &second.layers[0]);
+    eprintln!("layer pushed to a second repository: {layer}");
+    assert!(
+        layer == "mounted" || layer == "exists",
+        "layer in a second repository: {layer}\n{}",
+        c.body
+    );
+    assert_eq!(issuer.tags(&registry, "e2e/tok-b")?, vec!["v1".to_string()]);
+    let reqs = issuer.requests();
+    if layer == "mounted" {
+        assert!(
+            reqs.iter().any(|r| r.granted
+                && r.scopes
+                    .iter()
+                    .any(|s| s == "repository:e2e/tok-b:pull,push")
+                && r.scopes
+                    .iter()
+                    .any(|s| s.ends_with(":pull") && !s.contains("e2e/tok-b"))),
+            "a mount needs a token with the `from` repository's pull scope: {reqs:?}"
+        );
+    }
+
+    // 4. A re-push of the first image: every blob exists.
+    let d = push(&hoist, "/push/e2e/tok:v1", &img.tar)?;
+    assert_eq!(d.status, 201, "{}\n{}", d.body, hoist.stderr());
+    let blobs = d.body["images"][0]["blobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(blobs.len(), 2, "{}", d.body);
+    for bl in &blobs {
+        assert_eq!(bl["outcome"], "exists", "re-push: {}", d.body);
+    }
+
+    let mut secrets = vec![PASSWORD.to_string(), basic_value(USER, PASSWORD)];
+    secrets.extend(issuer.issued());
+    assert_no_secrets(&hoist, &[&a, &b, &c, &d], &secrets);
+    Ok(())
+}
+
+#[test]
+fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
+    let (issuer, registry) = token_rig(300)?;
+    let img = image(11, 64 << 10, "v1");
+
+    let wrong = HoistProc::start(
+        &registry.url(),
+        &[
+            ("HOIST_REGISTRY_USERNAME", USER),
+            ("HOIST_REGISTRY_PASSWORD", WRONG_PASSWORD),
+        ],
+    )?;
+    let a = push(&wrong, "/push/e2e/tok:v1", &img.tar)?;
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "UNAUTHORIZED"),
+        "{}\n{}",
+        a.body,
+        wrong.stderr()
+    );
+    assert!(
+        message(&a).contains("credentials"),
+        "the message should mention credentials: {}",
+        message(&a)
+    );
+    assert!(issuer.requests().iter().any(|r| !r.granted));
+    assert!(issuer.tags(&registry, "e2e/tok")?.is_empty());
+    assert_no_secrets(
+        &wrong,
+        &[&a],
+        &[
+            WRONG_PASSWORD.to_string(),
+            basic_value(USER, WRONG_PASSWORD),
+        ],
+    );
+
+    let anonymous = HoistProc::start(&registry.url(), &[])?;
+    let b = push(&anonymous, "/push/e2e/tok:v1", &img.tar)?;
+    assert_eq!(
+        (b.status, b.code()),
+        (502, "UNAUTHORIZED"),
+        "{}\n{}",
+        b.body,
+        anonymous.stderr()
+    );
+    assert!(issuer.tags(&registry, "e2e/tok")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn token_auth_short_lived_tokens() -> Result<()> {
+    // 60 s is the shortest lifetime hoist honours.
+    let (issuer, registry) = token_rig(60)?;
+    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let img = image(12, 256 << 10, "v1");
+    let a = push(&hoist, "/push/e2e/short:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert_eq!(issuer.tags(&registry, "e2e/short")?, vec!["v1".to_string()]);
+    let granted = issuer.requests().iter().filter(|r| r.granted).count();
+    assert!(granted >= 1, "token requests: {:?}", issuer.requests());
+    let mut secrets = vec![PASSWORD.to_string()];
+    secrets.extend(issuer.issued());
+    assert_no_secrets(&hoist, &[&a], &secrets);
+    Ok(())
+}
+
+#[test]
+fn token_auth_failed_push_cancels_its_upload_session() -> Result<()> {
+    // distribution wants the `delete` action for DELETE on an upload session.
+    let (issuer, registry) = token_rig(300)?;
+    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let result = assert_failed_push_cancels_session(&registry, &hoist, "e2e/tok");
+    if result.is_err() || std::thread::panicking() {
+        eprintln!("token requests: {:?}", issuer.requests());
+    }
+    result
+}
