@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The test command: installs the tools the end-to-end tests drive (a real registry, skopeo,
+# umoci, compressors) when missing, then builds and runs the whole test suite.
+# Works unattended (CI=true, no stdin). Extra arguments go to the test runner,
+# e.g. `scripts/test.sh --test e2e_tools`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+    export PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages the tests need, and a command each one provides.
+packages=(docker-registry skopeo umoci busybox-static curl pigz zstd xz-utils bzip2)
+commands=(docker-registry skopeo umoci busybox curl pigz zstd xz bzip2)
+
+missing=()
+for i in "${!commands[@]}"; do
+    command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing test tools (missing: ${missing[*]})"
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo -n)
+    else
+        say "not root and no sudo: install ${missing[*]} yourself"
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update </dev/null
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}" </dev/null
+fi
+
+# Debian's docker-registry package starts a service on :5000. The tests start their own
+# registries on random loopback ports, so it does not get in their way, but stop it so that
+# :5000 stays free for scripts/run-local.sh.
+stop_packaged_registry() {
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+        say "stopping the packaged docker-registry service (port 5000)"
+        "${sudo[@]}" systemctl stop docker-registry </dev/null || true
+    elif command -v service >/dev/null 2>&1 && service docker-registry status >/dev/null 2>&1; then
+        say "stopping the packaged docker-registry service (port 5000)"
+        "${sudo[@]}" service docker-registry stop </dev/null || true
+    fi
+}
+stop_packaged_registry
+
+say "cargo build --tests"
+cargo build --tests
+
+if cargo nextest --version >/dev/null 2>&1; then
+    say "cargo nextest run --no-fail-fast $*"
+    cargo nextest run --no-fail-fast "$@"
+else
+    say "cargo-nextest not found; cargo test --no-fail-fast $*"
+    cargo test --no-fail-fast "$@"
+fi
