@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 /// Chunk size the benchmark feeds the encoders with: hoist's pipeline moves 256 KiB buffers.
 const CHUNK: usize = 256 << 10;
@@ -44,6 +44,7 @@ fn main() {
     type Case<'a> = (&'a str, Box<dyn Fn() -> usize + 'a>);
     let cases: Vec<Case> = vec![
         ("sha256", Box::new(|| sha256(&data))),
+        ("sha256 (sha2 crate)", Box::new(|| sha256_sha2(&data))),
         ("gzip-1 compress", Box::new(|| gzip(&data, 1).len())),
         ("gzip-6 compress", Box::new(|| gzip(&data, 6).len())),
         ("gzip decompress (of gzip-6)", Box::new(|| gunzip(&gz6))),
@@ -158,8 +159,18 @@ fn collect(dir: &Path, cap: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// hoist's own hasher (aws-lc).
 fn sha256(data: &[u8]) -> usize {
-    let mut h = Sha256::new();
+    let mut h = hoist::digest::Sha256::new();
+    for c in data.chunks(CHUNK) {
+        h.update(c);
+    }
+    h.finish().as_str().len()
+}
+
+/// The `sha2` crate, the pure-Rust alternative, for comparison.
+fn sha256_sha2(data: &[u8]) -> usize {
+    let mut h = sha2::Sha256::new();
     for c in data.chunks(CHUNK) {
         h.update(c);
     }

@@ -6,8 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::Digest as _;
-
 /// A content digest `algorithm:hex`, validated. Only sha256 and sha512 are accepted.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
@@ -95,11 +93,19 @@ impl<'de> serde::Deserialize<'de> for Digest {
 }
 
 /// Streaming sha256 that also counts bytes: the size and digest of a streamed blob exist only
-/// once it has been consumed.
-#[derive(Clone, Default)]
+/// once it has been consumed. Backed by aws-lc (OpenSSL-derived assembly): on CPUs without
+/// SHA extensions it hashes about twice as fast as the `sha2` crate (`cargo bench`), and
+/// every byte of every blob goes through here, once or twice.
+#[derive(Clone)]
 pub struct Sha256 {
-    inner: sha2::Sha256,
+    inner: aws_lc_rs::digest::Context,
     len: u64,
+}
+
+impl Default for Sha256 {
+    fn default() -> Sha256 {
+        Sha256 { inner: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256), len: 0 }
+    }
 }
 
 impl Sha256 {
@@ -122,7 +128,7 @@ impl Sha256 {
     }
 
     pub fn finish(self) -> Digest {
-        Digest(format!("sha256:{}", hex::encode(self.inner.finalize())))
+        Digest(format!("sha256:{}", hex::encode(self.inner.finish().as_ref())))
     }
 }
 
