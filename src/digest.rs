@@ -104,7 +104,10 @@ pub struct Sha256 {
 
 impl Default for Sha256 {
     fn default() -> Sha256 {
-        Sha256 { inner: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256), len: 0 }
+        Sha256 {
+            inner: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+            len: 0,
+        }
     }
 }
 
@@ -128,7 +131,10 @@ impl Sha256 {
     }
 
     pub fn finish(self) -> Digest {
-        Digest(format!("sha256:{}", hex::encode(self.inner.finish().as_ref())))
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(self.inner.finish().as_ref())
+        ))
     }
 }
 

@@ -496,9 +496,10 @@ fn process(
         match encoder.as_mut() {
             None => send(chunk, &mut out_hash)?,
             Some(enc) => {
-                let produced = enc.push(&chunk).map_err(|e| fail(corrupt(path, e)))?;
-                if !produced.is_empty() {
-                    send(produced, &mut out_hash)?;
+                for produced in enc.push(&chunk).map_err(|e| fail(corrupt(path, e)))? {
+                    if !produced.is_empty() {
+                        send(produced, &mut out_hash)?;
+                    }
                 }
             }
         }
@@ -510,9 +511,10 @@ fn process(
         }));
     }
     if let Some(enc) = encoder.take() {
-        let last = enc.finish().map_err(|e| fail(corrupt(path, e)))?;
-        if !last.is_empty() {
-            send(last, &mut out_hash)?;
+        for last in enc.finish().map_err(|e| fail(corrupt(path, e)))? {
+            if !last.is_empty() {
+                send(last, &mut out_hash)?;
+            }
         }
     }
     let diff_id = match (kind, diff.finish().map_err(|e| fail(corrupt(path, e)))?) {
@@ -530,9 +532,9 @@ fn corrupt(path: &str, e: io::Error) -> PushError {
     PushError::manifest(path, format!("layer data is corrupt: {e}"))
 }
 
-/// Incremental compressor writing into a buffer that is drained after every input chunk.
+/// Incremental compressor; gzip runs on a thread per core (see `pgzip`).
 enum Encoder {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Gzip(super::pgzip::ParallelGzip),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
 }
 
@@ -540,36 +542,36 @@ impl Encoder {
     fn new(t: Transform) -> Option<Encoder> {
         match t {
             Transform::PassThrough => None,
-            Transform::Gzip(level) => Some(Encoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(super::super::archive::decode::CHUNK),
-                flate2::Compression::new(level),
-            ))),
+            Transform::Gzip(level) => {
+                let threads = std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .min(4);
+                Some(Encoder::Gzip(super::pgzip::ParallelGzip::new(
+                    level, threads,
+                )))
+            }
             Transform::Zstd(level) => Some(Encoder::Zstd(
                 zstd::stream::write::Encoder::new(Vec::new(), level).expect("zstd level validated"),
             )),
         }
     }
 
-    fn push(&mut self, input: &[u8]) -> io::Result<Bytes> {
-        let buf = match self {
-            Encoder::Gzip(e) => {
-                e.write_all(input)?;
-                e.get_mut()
-            }
+    /// Compressed output that is ready, in order (possibly none).
+    fn push(&mut self, input: &[u8]) -> io::Result<Vec<Bytes>> {
+        match self {
+            Encoder::Gzip(e) => e.push(input),
             Encoder::Zstd(e) => {
                 e.write_all(input)?;
-                e.get_mut()
+                Ok(vec![Bytes::from(std::mem::take(e.get_mut()))])
             }
-        };
-        Ok(Bytes::from(std::mem::take(buf)))
+        }
     }
 
-    fn finish(self) -> io::Result<Bytes> {
-        let v = match self {
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Zstd(e) => e.finish()?,
-        };
-        Ok(Bytes::from(v))
+    fn finish(self) -> io::Result<Vec<Bytes>> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => Ok(vec![Bytes::from(e.finish()?)]),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod cache;
 mod error;
 mod images;
 mod ingest;
+mod pgzip;
 mod publish;
 
 use std::sync::Arc;
