@@ -542,14 +542,7 @@ impl Encoder {
     fn new(t: Transform) -> Option<Encoder> {
         match t {
             Transform::PassThrough => None,
-            Transform::Gzip(level) => {
-                let threads = std::thread::available_parallelism()
-                    .map_or(2, |n| n.get())
-                    .min(4);
-                Some(Encoder::Gzip(super::pgzip::ParallelGzip::new(
-                    level, threads,
-                )))
-            }
+            Transform::Gzip(level) => Some(Encoder::Gzip(super::pgzip::ParallelGzip::new(level))),
             Transform::Zstd(level) => Some(Encoder::Zstd(
                 zstd::stream::write::Encoder::new(Vec::new(), level).expect("zstd level validated"),
             )),

@@ -1,12 +1,12 @@
 //! Parallel gzip, pigz-style: the input is cut into fixed blocks, each deflated on its own
-//! thread with a sync flush (so blocks end on a byte boundary and simply concatenate), and
+//! pool thread with a sync flush (so blocks end on a byte boundary and simply concatenate), and
 //! the pieces are emitted in order inside one gzip member, CRC-32s combined. One member, so
 //! every gzip reader reads it; output depends only on input, level and block size, so the
 //! same layer always gets the same digest.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use bytes::Bytes;
 
@@ -16,15 +16,62 @@ pub const BLOCK: usize = 512 << 10;
 
 type Piece = io::Result<(Vec<u8>, crc32fast::Hasher, u64)>;
 
-struct Worker {
-    input: mpsc::SyncSender<Vec<u8>>,
-    output: mpsc::Receiver<Piece>,
-    handle: JoinHandle<()>,
+/// One block to deflate, and where to answer.
+struct Job {
+    level: u32,
+    seq: u64,
+    block: Vec<u8>,
+    reply: mpsc::Sender<(u64, Piece)>,
 }
 
-/// A streaming gzip compressor that uses `threads` threads.
+/// The process-wide compression threads, one per core: concurrent pushes share them, so
+/// threads and buffers do not multiply with the number of uploads.
+struct Pool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    threads: usize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(8);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("hoist-gzip-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock().expect("pool lock").recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        };
+                        let mut crc = crc32fast::Hasher::new();
+                        crc.update(&job.block);
+                        let piece = deflate_block(job.level, &job.block)
+                            .map(|d| (d, crc, job.block.len() as u64));
+                        let _ = job.reply.send((job.seq, piece));
+                    }
+                })
+                .expect("spawning a compression thread");
+        }
+        Pool {
+            jobs: Mutex::new(tx),
+            threads,
+        }
+    })
+}
+
+/// A streaming gzip compressor whose blocks are deflated by the shared pool.
 pub struct ParallelGzip {
-    workers: Vec<Worker>,
+    level: u32,
+    reply_tx: mpsc::Sender<(u64, Piece)>,
+    reply_rx: mpsc::Receiver<(u64, Piece)>,
+    /// Pieces that came back ahead of their turn.
+    early: BTreeMap<u64, Piece>,
     buf: Vec<u8>,
     submitted: u64,
     collected: u64,
@@ -34,31 +81,13 @@ pub struct ParallelGzip {
 }
 
 impl ParallelGzip {
-    pub fn new(level: u32, threads: usize) -> ParallelGzip {
-        let workers = (0..threads.max(1))
-            .map(|_| {
-                let (in_tx, in_rx) = mpsc::sync_channel::<Vec<u8>>(1);
-                let (out_tx, out_rx) = mpsc::channel::<Piece>();
-                let handle = std::thread::spawn(move || {
-                    for block in in_rx {
-                        let mut crc = crc32fast::Hasher::new();
-                        crc.update(&block);
-                        let piece =
-                            deflate_block(level, &block).map(|d| (d, crc, block.len() as u64));
-                        if out_tx.send(piece).is_err() {
-                            return;
-                        }
-                    }
-                });
-                Worker {
-                    input: in_tx,
-                    output: out_rx,
-                    handle,
-                }
-            })
-            .collect();
+    pub fn new(level: u32) -> ParallelGzip {
+        let (reply_tx, reply_rx) = mpsc::channel();
         ParallelGzip {
-            workers,
+            level,
+            reply_tx,
+            reply_rx,
+            early: BTreeMap::new(),
             buf: Vec::with_capacity(BLOCK),
             submitted: 0,
             collected: 0,
@@ -102,34 +131,45 @@ impl ParallelGzip {
         tail.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
         tail.extend_from_slice(&(self.len as u32).to_le_bytes());
         out.push(Bytes::from(tail));
-        for w in std::mem::take(&mut self.workers) {
-            drop(w.input);
-            let _ = w.handle.join();
-        }
         Ok(out)
     }
 
     fn submit(&mut self, block: Vec<u8>, out: &mut Vec<Bytes>) -> io::Result<()> {
-        let n = self.workers.len() as u64;
-        // At most two blocks per thread in flight: bounded memory, and every thread busy.
-        while self.submitted - self.collected >= 2 * n {
+        let pool = pool();
+        // At most two blocks per pool thread in flight: bounded memory, every thread busy.
+        while self.submitted - self.collected >= 2 * pool.threads as u64 {
             self.collect(out)?;
         }
-        let w = &self.workers[(self.submitted % n) as usize];
-        w.input
-            .send(block)
-            .map_err(|_| io::Error::other("compression thread stopped"))?;
+        let job = Job {
+            level: self.level,
+            seq: self.submitted,
+            block,
+            reply: self.reply_tx.clone(),
+        };
+        pool.jobs
+            .lock()
+            .expect("pool lock")
+            .send(job)
+            .map_err(|_| io::Error::other("compression pool stopped"))?;
         self.submitted += 1;
         Ok(())
     }
 
     fn collect(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        let n = self.workers.len() as u64;
-        let w = &self.workers[(self.collected % n) as usize];
-        let (deflated, crc, len) = w
-            .output
-            .recv()
-            .map_err(|_| io::Error::other("compression thread stopped"))??;
+        let piece = loop {
+            if let Some(p) = self.early.remove(&self.collected) {
+                break p;
+            }
+            let (seq, p) = self
+                .reply_rx
+                .recv()
+                .map_err(|_| io::Error::other("compression pool stopped"))?;
+            if seq == self.collected {
+                break p;
+            }
+            self.early.insert(seq, p);
+        };
+        let (deflated, crc, len) = piece?;
         self.crc.combine(&crc);
         self.len += len;
         self.collected += 1;
@@ -158,8 +198,8 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn compress(data: &[u8], threads: usize, piece: usize) -> Vec<u8> {
-        let mut z = ParallelGzip::new(1, threads);
+    fn compress(data: &[u8], piece: usize) -> Vec<u8> {
+        let mut z = ParallelGzip::new(1);
         let mut out = Vec::new();
         for c in data.chunks(piece) {
             for b in z.push(c).unwrap() {
@@ -177,7 +217,7 @@ mod tests {
         let data: Vec<u8> = (0..(3 * BLOCK + 12345) as u32)
             .map(|i| ((i * 31) % 251) as u8 ^ (i >> 13) as u8)
             .collect();
-        let gz = compress(&data, 2, 100_000);
+        let gz = compress(&data, 100_000);
         // GzDecoder reads exactly one member: the whole output must be one.
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
@@ -191,12 +231,12 @@ mod tests {
         let data: Vec<u8> = (0..(2 * BLOCK + 7) as u32)
             .map(|i| (i % 97) as u8)
             .collect();
-        assert_eq!(compress(&data, 1, 4096), compress(&data, 3, 1 << 20));
+        assert_eq!(compress(&data, 4096), compress(&data, 1 << 20));
     }
 
     #[test]
     fn empty_input_is_a_valid_gzip() {
-        let gz = compress(&[], 2, 10);
+        let gz = compress(&[], 10);
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
@@ -212,7 +252,7 @@ mod tests {
                 .stdin
                 .take()
                 .unwrap()
-                .write_all(&compress(b"hello", 2, 10))
+                .write_all(&compress(b"hello", 10))
                 .unwrap();
             assert!(
                 child.wait().unwrap().success(),
