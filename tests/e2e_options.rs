@@ -307,3 +307,47 @@ fn a_symlinked_layer_may_point_forward() {
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(reg.tags("forward/app"), vec!["1"]);
 }
+
+#[test]
+fn a_second_repository_gets_blobs_by_mount() {
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start(&reg).unwrap();
+    let outcomes = |a: &Answer| -> Vec<String> {
+        a.body["images"][0]["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // OCI layout: blobs named by digest, known before their bytes arrive.
+    let oci = oci_bytes("mount/src:1");
+    let first = push_bytes(&hoist, "/push/mount/one:1", &oci.bytes).unwrap();
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert!(
+        outcomes(&first).iter().all(|o| o == "uploaded"),
+        "{}",
+        first.body
+    );
+    let second = push_bytes(&hoist, "/push/mount/two:1", &oci.bytes).unwrap();
+    assert_eq!(second.status, 201, "{}", second.body);
+    let o = outcomes(&second);
+    // The layers stream by and are mounted from mount/one; the config (kept in memory) too.
+    assert!(o.iter().all(|o| o == "mounted"), "{}", second.body);
+    assert_eq!(reg.tags("mount/two"), vec!["1"]);
+    // podman docker-archive: layers named by diffID, compressed by hoist. The second push
+    // finds the compressed blob by diffID and mounts it without compressing again.
+    let podman = archives::podman("localhost/fixture/m:v1");
+    let a = push_bytes(&hoist, "/push/mount/three:1", &podman.bytes).unwrap();
+    assert_eq!(a.status, 201, "{}", a.body);
+    let b = push_bytes(&hoist, "/push/mount/four:1", &podman.bytes).unwrap();
+    assert_eq!(b.status, 201, "{}", b.body);
+    assert!(outcomes(&b).iter().all(|o| o == "mounted"), "{}", b.body);
+    assert_eq!(a.body["images"][0]["digest"], b.body["images"][0]["digest"]);
+    assert_eq!(
+        b.body["bytes_sent"].as_u64().unwrap() < 10_000,
+        true,
+        "{}",
+        b.body
+    );
+}

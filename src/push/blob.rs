@@ -47,6 +47,8 @@ pub struct Spec {
     pub diff_id_of_compressed: bool,
     /// Where the bytes go; `None` when the registry already has them (hash only).
     pub upload_to: Option<String>,
+    /// A session already open for it (a declined mount's), used instead of a new POST.
+    pub session: Option<crate::registry::Upload>,
 }
 
 /// What a job found and did.
@@ -69,6 +71,8 @@ pub struct Done {
     pub uploaded_to: Option<String>,
     /// The repository where the registry already had the blob.
     pub existed_in: Option<String>,
+    /// The repository it was mounted into from another one, no bytes sent.
+    pub mounted_into: Option<String>,
     pub bytes_sent: u64,
 }
 
@@ -129,9 +133,12 @@ async fn run(
         let hashes = worker.await.map_err(internal)?.map_err(Stop::into_error)?;
         return finish_unsent(spec, hashes, &registry).await;
     };
-    let session = match registry.start_upload(&repo, None).await? {
-        Started::Session(s) => s,
-        Started::Mounted => unreachable!("no mount requested"),
+    let session = match spec.session.clone() {
+        Some(s) => s,
+        None => match registry.start_upload(&repo, None).await? {
+            Started::Session(s) => s,
+            Started::Mounted => unreachable!("no mount requested"),
+        },
     };
     let len = sized.then_some(spec.size);
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -232,6 +239,7 @@ async fn run(
         transform,
         uploaded_to: Some(repo),
         existed_in: None,
+        mounted_into: None,
         bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
@@ -256,6 +264,7 @@ async fn finish_unsent(
         transform: Transform::PassThrough,
         uploaded_to: None,
         existed_in: None,
+        mounted_into: None,
         bytes_sent: 0,
     })
 }

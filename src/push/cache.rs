@@ -48,6 +48,38 @@ impl LayerCache {
     }
 }
 
+/// Where this process last saw each blob (digest → repository), so a blob missing from the
+/// target can be mounted instead of sent. A stale entry only costs a declined mount.
+pub struct Locations {
+    map: Mutex<HashMap<Digest, String>>,
+    capacity: usize,
+}
+
+impl Locations {
+    pub fn new(capacity: usize) -> Locations {
+        Locations {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, digest: &Digest) -> Option<String> {
+        self.map
+            .lock()
+            .expect("locations lock")
+            .get(digest)
+            .cloned()
+    }
+
+    pub fn put(&self, digest: Digest, repository: &str) {
+        let mut map = self.map.lock().expect("locations lock");
+        if map.len() >= self.capacity && !map.contains_key(&digest) {
+            map.clear();
+        }
+        map.insert(digest, repository.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

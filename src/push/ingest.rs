@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::PushError;
 use super::blob::{self, Done, Kind, Spec, Transform};
-use super::cache::{LayerCache, Recipe};
+use super::cache::{LayerCache, Locations, Recipe};
 use crate::archive::walk::{Item, Walker};
 use crate::archive::{ArchiveError, decode::CHUNK, layout};
 use crate::config::{Config, LayerCompression};
 use crate::digest::Digest;
-use crate::registry::Registry;
+use crate::registry::{Registry, Started, Upload};
 
 /// One file of the archive, as the end of the pass knows it.
 #[derive(Debug, Clone)]
@@ -51,6 +51,41 @@ pub struct Pass<'a> {
     pub compression: LayerCompression,
     pub cancel: CancellationToken,
     pub cache: Arc<LayerCache>,
+    pub locations: Arc<Locations>,
+}
+
+/// Whether the upload repository has a blob, after trying to mount it from where this
+/// process last saw it.
+enum Placement {
+    Exists,
+    Mounted,
+    /// The registry declined the mount and opened an ordinary session instead: use it.
+    Session(Upload),
+    Absent,
+}
+
+async fn place(pass: &Pass<'_>, digest: &Digest) -> Result<Placement, PushError> {
+    if pass.registry.blob_exists(pass.upload_repo, digest).await? {
+        return Ok(Placement::Exists);
+    }
+    let Some(from) = pass.locations.get(digest).filter(|f| f != pass.upload_repo) else {
+        return Ok(Placement::Absent);
+    };
+    // Any mount failure falls back to an upload (Harbor answers 401 for unknown projects).
+    Ok(
+        match pass
+            .registry
+            .start_upload(pass.upload_repo, Some((digest, &from)))
+            .await
+        {
+            Ok(Started::Mounted) => Placement::Mounted,
+            Ok(Started::Session(s)) => Placement::Session(s),
+            Err(e) => {
+                tracing::debug!(%digest, %from, error = %e, "mount failed; uploading instead");
+                Placement::Absent
+            }
+        },
+    )
 }
 
 type Jobs = JoinSet<Result<Done, PushError>>;
@@ -158,24 +193,38 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             _ => Transform::PassThrough,
         };
         let mut upload_to = Some(pass.upload_repo.to_string());
+        let mut session = None;
+        let mut placed = None;
         if let (Some(d), Transform::PassThrough) = (&named, transform) {
-            if pass.registry.blob_exists(pass.upload_repo, d).await? {
-                upload_to = None;
+            match place(pass, d).await? {
+                p @ (Placement::Exists | Placement::Mounted) => {
+                    upload_to = None;
+                    placed = Some(p);
+                }
+                Placement::Session(s) => session = Some(s),
+                Placement::Absent => {}
             }
         }
         // A layer compressed before whose result the registry holds: verify, do not redo.
         let mut reused = None;
         if let (Some(diff_id), Some(recipe)) = (diff_id_from_path(&path, kind), recipe(transform)) {
             if let Some((blob, blob_size)) = pass.cache.get(&diff_id, recipe) {
-                if pass.registry.blob_exists(pass.upload_repo, &blob).await? {
-                    reused = Some((diff_id, blob, blob_size, transform));
-                    transform = Transform::PassThrough;
-                    upload_to = None;
+                match place(pass, &blob).await? {
+                    p @ (Placement::Exists | Placement::Mounted) => {
+                        reused = Some((diff_id, blob, blob_size, transform));
+                        transform = Transform::PassThrough;
+                        upload_to = None;
+                        placed = Some(p);
+                    }
+                    // Compressing again yields the same blob: send it on this session.
+                    Placement::Session(s) => session = Some(s),
+                    Placement::Absent => {}
                 }
             }
         }
         let named = named.or_else(|| reused.as_ref().map(|r| r.0.clone()));
-        let existed = upload_to.is_none();
+        let existed = matches!(placed, Some(Placement::Exists));
+        let mounted = matches!(placed, Some(Placement::Mounted));
         let spec = Spec {
             path: path.clone(),
             named,
@@ -185,6 +234,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             diff_id_of_compressed: matches!(kind, Kind::Gzip | Kind::Zstd)
                 && (digest_from_path(&path).is_none() || pass.config.verify_layer_diff_ids),
             upload_to,
+            session,
         };
         let permit = inflight
             .clone()
@@ -203,12 +253,16 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             Ok(()) => {
                 let repo = pass.upload_repo.to_string();
                 let cache = pass.cache.clone();
+                let locations = pass.locations.clone();
                 jobs.spawn(async move {
                     let mut done = handle.await.map_err(|e| PushError::Internal {
                         detail: e.to_string(),
                     })??;
                     if existed {
-                        done.existed_in = Some(repo);
+                        done.existed_in = Some(repo.clone());
+                    }
+                    if mounted {
+                        done.mounted_into = Some(repo.clone());
                     }
                     if let Some((_, blob, blob_size, was)) = reused {
                         done.pushed_digest = blob;
@@ -224,6 +278,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                             (done.pushed_digest.clone(), done.pushed_size),
                         );
                     }
+                    locations.put(done.pushed_digest.clone(), &repo);
                     Ok(done)
                 });
             }

@@ -49,6 +49,7 @@ pub struct Pusher {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
     pub cache: Arc<cache::LayerCache>,
+    pub locations: Arc<cache::Locations>,
 }
 
 impl Pusher {
@@ -57,6 +58,7 @@ impl Pusher {
             registry,
             config,
             cache: Arc::new(cache::LayerCache::new(10_000)),
+            locations: Arc::new(cache::Locations::new(100_000)),
         }
     }
 }
@@ -96,6 +98,7 @@ impl Pusher {
             compression: req.layer_compression,
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
+            locations: self.locations.clone(),
         };
         let ingested = match ingest::ingest(&mut walker, &pass).await {
             Ok(i) => i,
@@ -129,8 +132,14 @@ impl Pusher {
         };
         let plans = resolver.plans(&ingested).await?;
         let targets = publish::targets(&plans, &req.target, &req.extra_tags)?;
-        let (images, sent) =
-            publish::publish(&self.registry, &plans, &targets, &upload_repo).await?;
+        let (images, sent) = publish::publish(
+            &self.registry,
+            &plans,
+            &targets,
+            &upload_repo,
+            &self.locations,
+        )
+        .await?;
         let report = Report {
             images,
             bytes_received: counters.received.load(std::sync::atomic::Ordering::Relaxed),

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::cache::Locations;
 use super::images::{Node, Plan, Source};
 use super::ingest::FileRec;
 use super::{PushError, Target};
@@ -96,6 +97,7 @@ pub async fn publish(
     plans: &[Plan],
     targets: &[Targets],
     upload_repo: &str,
+    locations: &Locations,
 ) -> Result<(Vec<ImageReport>, u64), PushError> {
     let mut sent = 0u64;
     let mut outcomes: HashMap<(String, Digest), Outcome> = HashMap::new();
@@ -103,16 +105,23 @@ pub async fn publish(
     for (plan, t) in plans.iter().zip(targets) {
         for (repo, tags) in t {
             let mut blobs = Vec::new();
+            let known = Known {
+                upload_repo,
+                locations,
+            };
             ensure_node(
                 registry,
                 &plan.root,
                 repo,
-                upload_repo,
+                &known,
                 &mut outcomes,
                 &mut blobs,
                 &mut sent,
             )
             .await?;
+            for b in &blobs {
+                locations.put(b.digest.clone(), repo);
+            }
             put_manifests(registry, &plan.root, repo, &mut sent).await?;
             reports.push(ImageReport {
                 repository: repo.clone(),
@@ -147,24 +156,25 @@ pub async fn publish(
     Ok((reports, sent))
 }
 
+/// Where blobs may already be: the upload (staging) repository, and wherever this process
+/// last saw them.
+struct Known<'a> {
+    upload_repo: &'a str,
+    locations: &'a Locations,
+}
+
 async fn ensure_node(
     registry: &Arc<Registry>,
     node: &Node,
     repo: &str,
-    upload_repo: &str,
+    known: &Known<'_>,
     outcomes: &mut HashMap<(String, Digest), Outcome>,
     report: &mut Vec<BlobReport>,
     sent: &mut u64,
 ) -> Result<(), PushError> {
     for child in &node.children {
         Box::pin(ensure_node(
-            registry,
-            child,
-            repo,
-            upload_repo,
-            outcomes,
-            report,
-            sent,
+            registry, child, repo, known, outcomes, report, sent,
         ))
         .await?;
     }
@@ -173,8 +183,7 @@ async fn ensure_node(
         let outcome = match outcomes.get(&key) {
             Some(o) => *o,
             None => {
-                let o =
-                    ensure_blob(registry, &b.digest, &b.source, repo, upload_repo, sent).await?;
+                let o = ensure_blob(registry, &b.digest, &b.source, repo, known, sent).await?;
                 outcomes.insert(key, o);
                 o
             }
@@ -196,12 +205,22 @@ async fn ensure_blob(
     digest: &Digest,
     source: &Source,
     repo: &str,
-    upload_repo: &str,
+    known: &Known<'_>,
     sent: &mut u64,
 ) -> Result<Outcome, PushError> {
+    let upload_repo = known.upload_repo;
     match source {
         Source::Foreign => Ok(Outcome::Foreign),
         Source::Archive(FileRec::Memory { bytes, .. }) => {
+            if registry.blob_exists(repo, digest).await? {
+                return Ok(Outcome::Exists);
+            }
+            if let Some(from) = known.locations.get(digest).filter(|f| f != repo) {
+                // A declined or failed mount only means the bytes go up after all.
+                if registry.mount(repo, digest, &from).await.unwrap_or(false) {
+                    return Ok(Outcome::Mounted);
+                }
+            }
             if registry.put_blob(repo, digest, bytes.clone()).await? {
                 *sent += bytes.len() as u64;
                 Ok(Outcome::Uploaded)
@@ -211,6 +230,9 @@ async fn ensure_blob(
         }
         Source::Archive(FileRec::Streamed(done)) if done.uploaded_to.as_deref() == Some(repo) => {
             Ok(Outcome::Uploaded)
+        }
+        Source::Archive(FileRec::Streamed(done)) if done.mounted_into.as_deref() == Some(repo) => {
+            Ok(Outcome::Mounted)
         }
         Source::Archive(FileRec::Streamed(done)) if done.existed_in.as_deref() == Some(repo) => {
             Ok(Outcome::Exists)
