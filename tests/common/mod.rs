@@ -17,6 +17,8 @@ pub struct Registry {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// Serving https (the extra YAML configured `tls:` under `http:`).
+    pub tls: bool,
 }
 
 impl Registry {
@@ -38,7 +40,13 @@ impl Registry {
             .stderr(log)
             .spawn()
             .context("starting docker-registry (apt-get install docker-registry)")?;
-        let registry = Registry { child, port, dir };
+        let tls = extra_yaml.contains("tls:");
+        let registry = Registry {
+            child,
+            port,
+            dir,
+            tls,
+        };
         wait_for_http(&format!("{}/v2/", registry.url()), &[200, 401])?;
         Ok(registry)
     }
@@ -48,7 +56,8 @@ impl Registry {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// `host:port`, as skopeo and docker want it.
@@ -75,7 +84,7 @@ impl Registry {
     /// The raw manifest bytes and content type for `repository:reference`.
     pub fn manifest(&self, repository: &str, reference: &str) -> Result<(Vec<u8>, String)> {
         let out = Command::new("curl")
-            .args(["-sf", "-D", "-", "-H"])
+            .args(["-skf", "-D", "-", "-H"])
             .arg(ACCEPT_ALL)
             .arg(format!(
                 "{}/v2/{repository}/manifests/{reference}",
@@ -105,7 +114,7 @@ impl Registry {
     /// Whether the registry has `digest` in `repository`.
     pub fn has_blob(&self, repository: &str, digest: &str) -> bool {
         Command::new("curl")
-            .args(["-sf", "-I"])
+            .args(["-skf", "-I"])
             .arg(format!("{}/v2/{repository}/blobs/{digest}", self.url()))
             .output()
             .map(|o| o.status.success())
@@ -115,7 +124,7 @@ impl Registry {
     /// The bytes of a blob.
     pub fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
         let out = Command::new("curl")
-            .args(["-sfL"])
+            .args(["-skfL"])
             .arg(format!("{}/v2/{repository}/blobs/{digest}", self.url()))
             .output()?;
         if !out.status.success() {
@@ -268,7 +277,7 @@ fn curl_json(args: &[String]) -> Result<Answer> {
 
 /// GET a URL and parse JSON.
 pub fn get_json(url: &str) -> Result<Value> {
-    let out = Command::new("curl").args(["-sf", url]).output()?;
+    let out = Command::new("curl").args(["-skf", url]).output()?;
     if !out.status.success() {
         bail!("GET {url} failed");
     }
@@ -315,7 +324,7 @@ fn wait_for_http(url: &str, ok: &[u16]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(out) = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+            .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", url])
             .output()
         {
             let code: u16 = String::from_utf8_lossy(&out.stdout)
