@@ -54,6 +54,17 @@ stop_packaged_registry() {
 }
 stop_packaged_registry
 
+# Hygiene first: formatting and lints are part of the suite (skipped only where the
+# toolchain lacks the component).
+if cargo fmt --version >/dev/null 2>&1; then
+    say "cargo fmt --check"
+    cargo fmt --all -- --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    say "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --all-targets -- -D warnings
+fi
+
 say "cargo build --tests"
 cargo build --tests
 

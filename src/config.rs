@@ -356,8 +356,10 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let mut raw = RawConfig::default();
-        raw.registry_password = Secret("hunter2".into());
+        let raw = RawConfig {
+            registry_password: Secret("hunter2".into()),
+            ..RawConfig::default()
+        };
         assert!(!format!("{raw:?}").contains("hunter2"));
     }
 

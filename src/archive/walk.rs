@@ -13,6 +13,10 @@ use super::paths;
 use crate::limits::Limits;
 
 /// One validated entry.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one item per tar entry, moved once"
+)]
 pub enum Item<R: AsyncRead + Unpin> {
     /// A regular file; its body is read from `entry`.
     File {

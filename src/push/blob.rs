@@ -110,25 +110,19 @@ async fn run(
     let uploading = spec.upload_to.is_some();
     let transform = spec.transform;
     let kind = spec.kind;
-    let diff_of_compressed = spec.diff_id_of_compressed;
-    let path = spec.path.clone();
     let progress = Arc::new(Progress::new());
-    let worker_progress = progress.clone();
-    let worker_cancel = cancel.clone();
     let sized = registry.send_content_length() && matches!(transform, Transform::PassThrough);
-    let worker = tokio::task::spawn_blocking(move || {
-        process(
-            raw_rx,
-            uploading.then_some(out_tx),
-            transform,
-            kind,
-            diff_of_compressed,
-            &path,
-            &worker_progress,
-            &worker_cancel,
-            sized,
-        )
-    });
+    let work = Work {
+        transform,
+        kind,
+        diff_of_compressed: spec.diff_id_of_compressed,
+        path: spec.path.clone(),
+        progress: progress.clone(),
+        cancel: cancel.clone(),
+        sized,
+    };
+    let worker =
+        tokio::task::spawn_blocking(move || process(raw_rx, uploading.then_some(out_tx), &work));
     let Some(repo) = spec.upload_to.clone() else {
         let hashes = worker.await.map_err(internal)?.map_err(Stop::into_error)?;
         return finish_unsent(spec, hashes, &registry).await;
@@ -454,17 +448,32 @@ impl Stop {
 }
 
 /// The worker: runs on a blocking thread, so hashing and compression never hold the reactor.
-fn process(
-    mut raw_rx: mpsc::Receiver<Bytes>,
-    out_tx: Option<mpsc::Sender<io::Result<Bytes>>>,
+/// What the worker thread does to one blob.
+struct Work {
     transform: Transform,
     kind: Kind,
     diff_of_compressed: bool,
-    path: &str,
-    progress: &Progress,
-    cancel: &CancellationToken,
+    path: String,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+    /// The PATCH declared a Content-Length: an early end must abort, not end cleanly.
     sized: bool,
+}
+
+fn process(
+    mut raw_rx: mpsc::Receiver<Bytes>,
+    out_tx: Option<mpsc::Sender<io::Result<Bytes>>>,
+    work: &Work,
 ) -> Result<Hashes, Stop> {
+    let Work {
+        transform,
+        kind,
+        diff_of_compressed,
+        ref path,
+        ref progress,
+        ref cancel,
+        sized,
+    } = *work;
     let mut raw = Sha256::new();
     let mut out_hash = (!matches!(transform, Transform::PassThrough)).then(Sha256::new);
     let mut encoder = Encoder::new(transform);
@@ -624,19 +633,16 @@ mod tests {
             }
             out
         });
-        let hashes = process(
-            raw_rx,
-            Some(out_tx),
+        let work = Work {
             transform,
             kind,
-            diff,
-            "x",
-            &Progress::new(),
-            &CancellationToken::new(),
-            false,
-        )
-        .ok()
-        .unwrap();
+            diff_of_compressed: diff,
+            path: "x".into(),
+            progress: Arc::new(Progress::new()),
+            cancel: CancellationToken::new(),
+            sized: false,
+        };
+        let hashes = process(raw_rx, Some(out_tx), &work).ok().unwrap();
         feeder.join().unwrap();
         (hashes, collector.join().unwrap())
     }

@@ -48,6 +48,7 @@ pub struct BlobUse {
 }
 
 #[derive(Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "a handful per image, built once")]
 pub enum Source {
     /// From the archive.
     Archive(FileRec),
@@ -258,14 +259,14 @@ impl Resolver<'_> {
             .map_err(|e| PushError::manifest("manifest.json", e))?;
         let config_bytes = self.metadata(view, &config_path)?.clone();
         let config_digest = Digest::sha256_of(&config_bytes);
-        if let Some(named) = named_by(&config_path) {
-            if named != config_digest {
-                return Err(PushError::DigestMismatch {
-                    what: format!("config {config_path}"),
-                    expected: named.to_string(),
-                    actual: config_digest.to_string(),
-                });
-            }
+        if let Some(named) = named_by(&config_path)
+            && named != config_digest
+        {
+            return Err(PushError::DigestMismatch {
+                what: format!("config {config_path}"),
+                expected: named.to_string(),
+                actual: config_digest.to_string(),
+            });
         }
         let config: ImageConfig =
             layout::strict_json(&config_bytes).map_err(|e| PushError::manifest(&config_path, e))?;
@@ -312,30 +313,30 @@ impl Resolver<'_> {
             changed |= done.recompressed.is_some();
             layers.push((done.clone(), layer_compression(done)));
         }
-        if !changed {
-            if let Some((_, desc, bytes)) = originals.iter().find(|(c, _, _)| *c == config_digest) {
-                let mut node = leaf(
-                    desc.digest.clone(),
-                    desc.media_type
-                        .clone()
-                        .unwrap_or(layout::OCI_MANIFEST.into()),
-                    bytes.clone(),
-                    false,
-                );
-                node.blobs.push(BlobUse {
+        if !changed
+            && let Some((_, desc, bytes)) = originals.iter().find(|(c, _, _)| *c == config_digest)
+        {
+            let mut node = leaf(
+                desc.digest.clone(),
+                desc.media_type
+                    .clone()
+                    .unwrap_or(layout::OCI_MANIFEST.into()),
+                bytes.clone(),
+                false,
+            );
+            node.blobs.push(BlobUse {
+                digest: config_digest.clone(),
+                size: config_bytes.len() as u64,
+                media_type: layout::OCI_CONFIG.into(),
+                source: Source::Archive(FileRec::Memory {
+                    bytes: config_bytes,
                     digest: config_digest.clone(),
-                    size: config_bytes.len() as u64,
-                    media_type: layout::OCI_CONFIG.into(),
-                    source: Source::Archive(FileRec::Memory {
-                        bytes: config_bytes,
-                        digest: config_digest.clone(),
-                    }),
-                });
-                for (d, c) in &layers {
-                    node.blobs.push(layer_use(d, layer_media_type(*c, false)));
-                }
-                return Ok(node);
+                }),
+            });
+            for (d, c) in &layers {
+                node.blobs.push(layer_use(d, layer_media_type(*c, false)));
             }
+            return Ok(node);
         }
         let docker = layers.iter().all(|(_, c)| *c == Comp::Gzip);
         let (mt, config_mt) = if docker {
@@ -639,19 +640,18 @@ fn check_image_config(blobs: &[BlobUse], manifest: &str) -> Result<(), PushError
         ));
     }
     for (i, (layer, want)) in layers.iter().zip(diff_ids).enumerate() {
-        if let Source::Archive(FileRec::Streamed(done)) = &layer.source {
-            if let Some(found) = &done.diff_id {
-                if found != want {
-                    return Err(PushError::DigestMismatch {
-                        what: format!(
-                            "layer {} (diffID, rootfs.diff_ids[{i}] of {what})",
-                            done.path
-                        ),
-                        expected: want.to_string(),
-                        actual: found.to_string(),
-                    });
-                }
-            }
+        if let Source::Archive(FileRec::Streamed(done)) = &layer.source
+            && let Some(found) = &done.diff_id
+            && found != want
+        {
+            return Err(PushError::DigestMismatch {
+                what: format!(
+                    "layer {} (diffID, rootfs.diff_ids[{i}] of {what})",
+                    done.path
+                ),
+                expected: want.to_string(),
+                actual: found.to_string(),
+            });
         }
     }
     Ok(())

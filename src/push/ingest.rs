@@ -207,19 +207,19 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
         }
         // A layer compressed before whose result the registry holds: verify, do not redo.
         let mut reused = None;
-        if let (Some(diff_id), Some(recipe)) = (diff_id_from_path(&path, kind), recipe(transform)) {
-            if let Some((blob, blob_size)) = pass.cache.get(&diff_id, recipe) {
-                match place(pass, &blob).await? {
-                    p @ (Placement::Exists | Placement::Mounted) => {
-                        reused = Some((diff_id, blob, blob_size, transform));
-                        transform = Transform::PassThrough;
-                        upload_to = None;
-                        placed = Some(p);
-                    }
-                    // Compressing again yields the same blob: send it on this session.
-                    Placement::Session(s) => session = Some(s),
-                    Placement::Absent => {}
+        if let (Some(diff_id), Some(recipe)) = (diff_id_from_path(&path, kind), recipe(transform))
+            && let Some((blob, blob_size)) = pass.cache.get(&diff_id, recipe)
+        {
+            match place(pass, &blob).await? {
+                p @ (Placement::Exists | Placement::Mounted) => {
+                    reused = Some((diff_id, blob, blob_size, transform));
+                    transform = Transform::PassThrough;
+                    upload_to = None;
+                    placed = Some(p);
                 }
+                // Compressing again yields the same blob: send it on this session.
+                Placement::Session(s) => session = Some(s),
+                Placement::Absent => {}
             }
         }
         let named = named.or_else(|| reused.as_ref().map(|r| r.0.clone()));

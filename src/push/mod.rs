@@ -58,7 +58,7 @@ impl Pusher {
             registry,
             config,
             cache: Arc::new(cache::LayerCache::new(10_000)),
-            locations: Arc::new(cache::Locations::new(100_000)),
+            locations: Arc::new(cache::Locations::new(20_000)),
         }
     }
 }

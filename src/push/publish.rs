@@ -23,10 +23,10 @@ pub fn targets(
     target: &Target,
     extra_tags: &[String],
 ) -> Result<Vec<Targets>, PushError> {
-    if let Target::Named { tag: Some(_), .. } = target {
-        if plans.len() > 1 {
-            return Err(PushError::ReferenceAmbiguous { count: plans.len() });
-        }
+    if let Target::Named { tag: Some(_), .. } = target
+        && plans.len() > 1
+    {
+        return Err(PushError::ReferenceAmbiguous { count: plans.len() });
     }
     let mut out = Vec::new();
     for plan in plans {

@@ -144,10 +144,10 @@ impl Auth {
             Some(Challenge::Basic) => Ok(self.basic()),
             Some(Challenge::Bearer { realm, service }) => {
                 let key = scopes.join(" ");
-                if let Some(t) = self.tokens.lock().expect("auth lock").get(&key) {
-                    if t.fresh() {
-                        return Ok(Some(format!("Bearer {}", t.value)));
-                    }
+                if let Some(t) = self.tokens.lock().expect("auth lock").get(&key)
+                    && t.fresh()
+                {
+                    return Ok(Some(format!("Bearer {}", t.value)));
                 }
                 let token = self
                     .fetch_token(http, &realm, service.as_deref(), scopes)

@@ -75,24 +75,24 @@ pub fn describe_body(body: &[u8]) -> (Option<String>, String) {
         message: Option<String>,
         detail: Option<serde_json::Value>,
     }
-    if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
-        if let Some(first) = env.errors.first() {
-            let mut msg = format!(
-                "{}: {}",
-                first.code.as_deref().unwrap_or("UNKNOWN"),
-                first.message.as_deref().unwrap_or("")
-            );
-            if let Some(d) = &first.detail {
-                let d = d.to_string();
-                if d != "null" {
-                    msg.push_str(&format!(" ({})", d.chars().take(300).collect::<String>()));
-                }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body)
+        && let Some(first) = env.errors.first()
+    {
+        let mut msg = format!(
+            "{}: {}",
+            first.code.as_deref().unwrap_or("UNKNOWN"),
+            first.message.as_deref().unwrap_or("")
+        );
+        if let Some(d) = &first.detail {
+            let d = d.to_string();
+            if d != "null" {
+                msg.push_str(&format!(" ({})", d.chars().take(300).collect::<String>()));
             }
-            if env.errors.len() > 1 {
-                msg.push_str(&format!(" and {} more", env.errors.len() - 1));
-            }
-            return (first.code.clone(), msg);
         }
+        if env.errors.len() > 1 {
+            msg.push_str(&format!(" and {} more", env.errors.len() - 1));
+        }
+        return (first.code.clone(), msg);
     }
     let text = String::from_utf8_lossy(body);
     let text = strip_tags(&text);
