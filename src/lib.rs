@@ -10,6 +10,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod telemetry;
 
 use std::sync::Arc;
 

@@ -32,6 +32,18 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(page::index))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    crate::telemetry::metrics().render(),
+                )
+            }),
+        )
         .route("/push", on(push, upload::push_from_archive))
         .route("/push/", on(push, upload::push_from_archive))
         .route("/push/{*spec}", on(push, upload::push_named))
@@ -69,6 +81,7 @@ pub struct ApiError(pub PushError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
+        crate::telemetry::metrics().failed(e.code());
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(code = e.code(), error = ?e, "push failed: internal error");

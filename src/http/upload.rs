@@ -155,7 +155,10 @@ async fn handle(state: AppState, target: Target, req: Request) -> Response {
         .await
     };
     match result {
-        Ok(report) => (StatusCode::CREATED, axum::Json(report)).into_response(),
+        Ok(report) => {
+            crate::telemetry::metrics().succeeded(&report);
+            (StatusCode::CREATED, axum::Json(report)).into_response()
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -186,6 +189,7 @@ where
 {
     let pusher = state.pusher.clone();
     let c2 = counters.clone();
+    crate::telemetry::metrics().enter();
     // The push runs as its own task: if the client goes away the session still cleans up.
     let task = tokio::spawn(async move {
         let _permit = permit;
@@ -201,7 +205,9 @@ where
     )
     .await;
     drop(tx);
-    let result = task.await.unwrap_or_else(|e| {
+    let result = task.await;
+    crate::telemetry::metrics().leave();
+    let result = result.unwrap_or_else(|e| {
         Err(PushError::Internal {
             detail: e.to_string(),
         })
