@@ -143,6 +143,9 @@ pub struct RawConfig {
     pub registry_tls_verify: bool,
     /// Allow plain http to a registry that is not on loopback.
     pub registry_allow_http: bool,
+    /// Other hosts an upload Location may point to (pre-signed storage); https only, and
+    /// they never receive credentials.
+    pub registry_upload_hosts: Vec<String>,
     pub staging_repository: String,
     pub layer_compression: LayerCompression,
     pub gzip_level: u32,
@@ -174,6 +177,7 @@ impl Default for RawConfig {
             registry_ca_file: String::new(),
             registry_tls_verify: true,
             registry_allow_http: false,
+            registry_upload_hosts: Vec::new(),
             staging_repository: "hoist-staging".into(),
             layer_compression: LayerCompression::Gzip,
             gzip_level: 1,
@@ -212,6 +216,7 @@ pub struct Config {
     pub credentials: Credentials,
     pub registry_ca_file: Option<std::path::PathBuf>,
     pub registry_tls_verify: bool,
+    pub registry_upload_hosts: Vec<String>,
     pub staging_repository: String,
     pub layer_compression: LayerCompression,
     pub gzip_level: u32,
@@ -324,6 +329,7 @@ impl RawConfig {
                 .filter(|f| !f.is_empty())
                 .map(Into::into),
             registry_tls_verify: self.registry_tls_verify,
+            registry_upload_hosts: self.registry_upload_hosts,
             staging_repository: self.staging_repository,
             layer_compression: self.layer_compression,
             gzip_level: self.gzip_level,

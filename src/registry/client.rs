@@ -28,6 +28,7 @@ pub struct Registry {
     idle: Duration,
     chunk_size: u64,
     content_length: bool,
+    upload_hosts: Vec<String>,
 }
 
 /// An open upload session: where to send the next request.
@@ -75,6 +76,7 @@ impl Registry {
             idle: config.idle_timeout,
             chunk_size: config.upload_chunk_bytes,
             content_length: config.patch_content_length,
+            upload_hosts: config.registry_upload_hosts.clone(),
         })
     }
 
@@ -111,6 +113,7 @@ impl Registry {
     async fn send(
         &self,
         op: &str,
+        url: &Url,
         scopes: &[String],
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response, RegistryError> {
@@ -118,8 +121,10 @@ impl Registry {
         let mut auth_retried = false;
         loop {
             let mut req = build();
-            if let Some(h) = self.auth.header(&self.http, scopes).await? {
-                req = req.header(AUTHORIZATION, h);
+            if self.same_origin(url) {
+                if let Some(h) = self.auth.header(&self.http, scopes).await? {
+                    req = req.header(AUTHORIZATION, h);
+                }
             }
             let result = tokio::time::timeout(self.idle, req.send()).await;
             let err = match result {
@@ -170,7 +175,7 @@ impl Registry {
         let op = format!("HEAD blob {digest} in {repo}");
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
         let resp = self
-            .send(&op, &Self::scopes(repo, None), || {
+            .send(&op, &url, &Self::scopes(repo, None), || {
                 self.http.head(url.clone())
             })
             .await?;
@@ -196,7 +201,7 @@ impl Registry {
         }
         let scopes = Self::scopes(repo, mount.map(|m| m.1));
         let resp = self
-            .send(&op, &scopes, || {
+            .send(&op, &url, &scopes, || {
                 self.http.post(url.clone()).header(CONTENT_LENGTH, "0")
             })
             .await?;
@@ -256,8 +261,10 @@ impl Registry {
             req = req.header(CONTENT_LENGTH, len);
         }
         // Tokens are refreshed before a body starts: a 401 after gigabytes is too late.
-        if let Some(h) = self.auth.header(&self.http, &scopes).await? {
-            req = req.header(AUTHORIZATION, h);
+        if self.same_origin(&session.location) {
+            if let Some(h) = self.auth.header(&self.http, &scopes).await? {
+                req = req.header(AUTHORIZATION, h);
+            }
         }
         let resp = req
             .send()
@@ -288,7 +295,7 @@ impl Registry {
         let end = offset + chunk.len() as u64 - 1;
         let scopes = Self::scopes(&session.repository, None);
         let resp = self
-            .send(&op, &scopes, || {
+            .send(&op, &session.location, &scopes, || {
                 self.http
                     .patch(session.location.clone())
                     .header(CONTENT_TYPE, OCTET)
@@ -331,7 +338,7 @@ impl Registry {
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let scopes = Self::scopes(&session.repository, None);
         let resp = self
-            .send(&op, &scopes, || {
+            .send(&op, &url, &scopes, || {
                 self.http
                     .put(url.clone())
                     .header(CONTENT_TYPE, OCTET)
@@ -352,12 +359,14 @@ impl Registry {
             "repository:{}:pull,push,delete",
             session.repository
         )];
-        if let Ok(Ok(Some(h))) = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.auth.header(&self.http, &scopes),
-        )
-        .await
-        {
+        let auth = async {
+            if self.same_origin(&session.location) {
+                self.auth.header(&self.http, &scopes).await
+            } else {
+                Ok(None)
+            }
+        };
+        if let Ok(Ok(Some(h))) = tokio::time::timeout(Duration::from_secs(10), auth).await {
             req = req.header(AUTHORIZATION, h);
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), req.send()).await;
@@ -425,7 +434,7 @@ impl Registry {
         }
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let resp = self
-            .send(&op, &Self::scopes(repo, None), || {
+            .send(&op, &url, &Self::scopes(repo, None), || {
                 self.http
                     .put(url.clone())
                     .header(CONTENT_TYPE, media_type)
@@ -447,7 +456,7 @@ impl Registry {
         let op = format!("HEAD manifest {repo}:{reference}");
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let resp = self
-            .send(&op, &Self::scopes(repo, None), || {
+            .send(&op, &url, &Self::scopes(repo, None), || {
                 self.http.head(url.clone()).header(
                     reqwest::header::ACCEPT,
                     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json",
@@ -472,16 +481,36 @@ impl Registry {
             op: op.into(),
             detail: format!("bad Location {raw:?}: {e}"),
         })?;
-        if url.host_str() != self.base.host_str()
-            || url.port_or_known_default() != self.base.port_or_known_default()
-            || url.scheme() != self.base.scheme()
-        {
+        if !self.same_origin(&url) && !self.allowed_upload_host(&url) {
             return Err(RegistryError::Protocol {
                 op: op.into(),
-                detail: format!("Location {raw:?} points away from the registry"),
+                detail: format!(
+                    "Location {:?} points away from the registry (allow its host with registry_upload_hosts)",
+                    url.origin().ascii_serialization()
+                ),
             });
         }
         Ok(url)
+    }
+
+    /// Credentials go only to the registry itself, never to another host a Location names.
+    fn same_origin(&self, url: &Url) -> bool {
+        url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+            && url.scheme() == self.base.scheme()
+    }
+
+    /// Hosts configured to receive upload bodies (pre-signed storage URLs): https only.
+    fn allowed_upload_host(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let with_port = url.port().map(|p| format!("{host}:{p}"));
+        url.scheme() == "https"
+            && self
+                .upload_hosts
+                .iter()
+                .any(|h| h == host || Some(h) == with_port.as_ref())
     }
 }
 
@@ -563,4 +592,33 @@ async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(upload_hosts: &[&str]) -> Registry {
+        let raw = crate::config::RawConfig {
+            registry: "https://registry.example:5000".into(),
+            registry_upload_hosts: upload_hosts.iter().map(|s| s.to_string()).collect(),
+            ..crate::config::RawConfig::default()
+        };
+        Registry::new(&raw.validate().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn credentials_stay_with_the_registry_and_foreign_hosts_need_allowing() {
+        let r = registry(&["uploads.example"]);
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(r.same_origin(&u(
+            "https://registry.example:5000/v2/x/blobs/uploads/1?_state=a"
+        )));
+        assert!(!r.same_origin(&u("https://registry.example/v2/")));
+        assert!(!r.same_origin(&u("http://registry.example:5000/v2/")));
+        assert!(r.allowed_upload_host(&u("https://uploads.example/put?sig=1")));
+        assert!(!r.allowed_upload_host(&u("http://uploads.example/put")));
+        assert!(!r.allowed_upload_host(&u("https://evil.example/put")));
+        assert!(!registry(&[]).allowed_upload_host(&u("https://uploads.example/put")));
+    }
 }
