@@ -356,11 +356,27 @@ fn metrics_count_pushes_and_rejections_by_code() {
     let reg = Registry::start().unwrap();
     let hoist = Hoist::start(&reg).unwrap();
     let built = oci_bytes("metrics/app:1");
-    assert_eq!(push_bytes(&hoist, "/push/metrics/app:1", &built.bytes).unwrap().status, 201);
-    assert_eq!(push_bytes(&hoist, "/push/metrics/app:1", b"not an archive").unwrap().status, 415);
+    assert_eq!(
+        push_bytes(&hoist, "/push/metrics/app:1", &built.bytes)
+            .unwrap()
+            .status,
+        201
+    );
+    assert_eq!(
+        push_bytes(&hoist, "/push/metrics/app:1", b"not an archive")
+            .unwrap()
+            .status,
+        415
+    );
     let text = run(Command::new("curl").args(["-sf", &format!("{}/metrics", hoist.url)])).unwrap();
     assert!(text.contains("hoist_pushes_total 1"), "{text}");
-    assert!(text.contains("hoist_push_errors_total{code=\"UNSUPPORTED_FORMAT\"} 1"), "{text}");
+    assert!(
+        text.contains("hoist_push_errors_total{code=\"UNSUPPORTED_FORMAT\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("hoist_pushes_in_flight 0"), "{text}");
-    assert!(text.contains("hoist_blobs_total{outcome=\"uploaded\"} 3"), "{text}");
+    assert!(
+        text.contains("hoist_blobs_total{outcome=\"uploaded\"} 3"),
+        "{text}"
+    );
 }

@@ -121,10 +121,10 @@ impl Registry {
         let mut auth_retried = false;
         loop {
             let mut req = build();
-            if self.same_origin(url) {
-                if let Some(h) = self.auth.header(&self.http, scopes).await? {
-                    req = req.header(AUTHORIZATION, h);
-                }
+            if self.same_origin(url)
+                && let Some(h) = self.auth.header(&self.http, scopes).await?
+            {
+                req = req.header(AUTHORIZATION, h);
             }
             let result = tokio::time::timeout(self.idle, req.send()).await;
             let err = match result {
@@ -261,10 +261,10 @@ impl Registry {
             req = req.header(CONTENT_LENGTH, len);
         }
         // Tokens are refreshed before a body starts: a 401 after gigabytes is too late.
-        if self.same_origin(&session.location) {
-            if let Some(h) = self.auth.header(&self.http, &scopes).await? {
-                req = req.header(AUTHORIZATION, h);
-            }
+        if self.same_origin(&session.location)
+            && let Some(h) = self.auth.header(&self.http, &scopes).await?
+        {
+            req = req.header(AUTHORIZATION, h);
         }
         let resp = req
             .send()
