@@ -270,17 +270,7 @@ impl Registry {
             .send()
             .await
             .map_err(|e| transport_error(&op, &e, self.idle))?;
-        match resp.status() {
-            StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
-                let location = self.location(&op, &session.location, &resp)?;
-                Ok(Upload {
-                    location,
-                    repository: session.repository.clone(),
-                    min_chunk: session.min_chunk,
-                })
-            }
-            _ => Err(status_error(&op, resp).await),
-        }
+        self.next_session(&op, session, resp).await
     }
 
     /// Chunked mode: one PATCH with `Content-Range: start-end` (no `bytes ` prefix, no total,
@@ -304,16 +294,26 @@ impl Registry {
                     .body(chunk.clone())
             })
             .await?;
+        self.next_session(&op, session, resp).await
+    }
+
+    /// The session after a PATCH: 202 (or ECR's 201, or 204) and the Location to use next.
+    async fn next_session(
+        &self,
+        op: &str,
+        session: &Upload,
+        resp: Response,
+    ) -> Result<Upload, RegistryError> {
         match resp.status() {
             StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
-                let location = self.location(&op, &session.location, &resp)?;
+                let location = self.location(op, &session.location, &resp)?;
                 Ok(Upload {
                     location,
                     repository: session.repository.clone(),
                     min_chunk: session.min_chunk,
                 })
             }
-            _ => Err(status_error(&op, resp).await),
+            _ => Err(status_error(op, resp).await),
         }
     }
 
