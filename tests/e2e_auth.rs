@@ -5,10 +5,11 @@
 //! hoist's stderr or in its answers.
 
 mod common;
+mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,226 +18,12 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{Answer, Registry, sha256};
+use common::{Answer, Registry};
+use support::{HoistProc, image, image_corrupt, message, outcome, push};
 
 const USER: &str = "hoist-bot";
 const PASSWORD: &str = "Tr0ub4dor-e2e-S3cret-913";
 const WRONG_PASSWORD: &str = "wr0ng-e2e-Passw0rd-771";
-
-// ---------------------------------------------------------------------------------------------
-// A small OCI layout archive, built in code.
-
-struct Image {
-    tar: Vec<u8>,
-    layers: Vec<String>,
-    config: String,
-}
-
-fn noise(state: &mut u64, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
-
-fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
-    let mut h = tar::Header::new_ustar();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    b.append_data(&mut h, path, data).expect("tar append");
-}
-
-/// One image with one gzip layer of `layer_size` bytes of noise, named `ref_name` in its index.
-fn image(seed: u64, layer_size: usize, ref_name: &str) -> Image {
-    image_ext(seed, layer_size, ref_name, false)
-}
-
-/// The same, where `corrupt` changes one byte of the layer after its digest was taken, so the
-/// push fails with DIGEST_MISMATCH once the layer's upload session is open and its bytes sent.
-fn image_ext(seed: u64, layer_size: usize, ref_name: &str, corrupt: bool) -> Image {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut inner = tar::Builder::new(Vec::new());
-    append(&mut inner, "data.bin", &noise(&mut state, layer_size));
-    let inner = inner.into_inner().expect("inner tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&inner).expect("gzip");
-    let layer = gz.finish().expect("gzip");
-    let layer_digest = sha256(&layer);
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [sha256(&inner)]},
-    }))
-    .expect("config");
-    let config_digest = sha256(&config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }],
-    }))
-    .expect("manifest");
-    let manifest_digest = sha256(&manifest);
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": ref_name},
-        }],
-    }))
-    .expect("index");
-    let mut layer = layer;
-    if corrupt {
-        let last = layer.len() - 1;
-        layer[last] ^= 0xff;
-    }
-    let mut b = tar::Builder::new(Vec::new());
-    append(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    append(&mut b, "index.json", &index);
-    for (d, bytes) in [
-        (&layer_digest, &layer),
-        (&config_digest, &config),
-        (&manifest_digest, &manifest),
-    ] {
-        let hex = d.strip_prefix("sha256:").expect("sha256");
-        append(&mut b, &format!("blobs/sha256/{hex}"), bytes);
-    }
-    Image {
-        tar: b.into_inner().expect("outer tar"),
-        layers: vec![layer_digest],
-        config: config_digest,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// hoist with its stderr captured, to look for secrets in it.
-
-struct HoistProc {
-    child: Child,
-    url: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl HoistProc {
-    fn start(registry_url: &str, env: &[(&str, &str)]) -> Result<HoistProc> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--registry",
-            registry_url,
-        ])
-        // As chatty as hoist gets: a secret in any of its log lines shows up here.
-        .env("RUST_LOG", "hoist=trace,info")
-        .env_remove("DOCKER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("HOIST_") {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().context("spawning hoist")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().context("hoist stderr")?;
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
-                eprintln!("[hoist] {line}");
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().context("hoist stdout")?);
-        let mut line = String::new();
-        out.read_line(&mut line)?;
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
-        });
-        let Some(url) = line.trim().strip_prefix("hoist listening on ") else {
-            let _ = child.kill();
-            std::thread::sleep(Duration::from_millis(200));
-            bail!(
-                "unexpected first line from hoist: {line:?}\n{}",
-                stderr.lock().unwrap()
-            );
-        };
-        Ok(HoistProc {
-            url: url.to_string(),
-            child,
-            stderr,
-        })
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for HoistProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn push(hoist: &HoistProc, path_and_query: &str, body: &[u8]) -> Result<Answer> {
-    let tmp = tempfile::NamedTempFile::new()?;
-    std::fs::write(tmp.path(), body)?;
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--max-time", "60", "-T"])
-        .arg(tmp.path())
-        .arg(format!("{}{path_and_query}", hoist.url))
-        .output()
-        .context("running curl")?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').context("curl printed no status")?;
-    let status: u16 = status.trim().parse().context("curl status")?;
-    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-    Ok(Answer { status, body })
-}
-
-fn message(a: &Answer) -> String {
-    a.body["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
-fn outcome(a: &Answer, digest: &str) -> String {
-    a.body["images"][0]["blobs"]
-        .as_array()
-        .and_then(|bs| bs.iter().find(|b| b["digest"] == digest))
-        .and_then(|b| b["outcome"].as_str())
-        .unwrap_or("<not reported>")
-        .to_string()
-}
 
 fn basic_value(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -324,7 +111,7 @@ fn assert_failed_push_cancels_session(
     hoist: &HoistProc,
     repo: &str,
 ) -> Result<()> {
-    let bad = image_ext(20, 64 << 10, "v1", true);
+    let bad = image_corrupt(20, &[64 << 10], "v1");
     let a = push(hoist, &format!("/push/{repo}:v1"), &bad.tar)?;
     assert_eq!(
         (a.status, a.code()),
@@ -387,7 +174,7 @@ fn basic_auth_right_credentials_push() -> Result<()> {
             ("HOIST_REGISTRY_PASSWORD", PASSWORD),
         ],
     )?;
-    let img = image(1, 64 << 10, "v1");
+    let img = image(1, &[64 << 10], "v1");
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
     assert_eq!(basic_tags(&registry, "e2e/basic"), vec!["v1".to_string()]);
@@ -428,7 +215,7 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
             ("HOIST_REGISTRY_PASSWORD", WRONG_PASSWORD),
         ],
     )?;
-    let img = image(2, 64 << 10, "v1");
+    let img = image(2, &[64 << 10], "v1");
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
         (a.status, a.code()),
@@ -458,7 +245,7 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
 fn basic_auth_without_credentials_is_unauthorized() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
     let hoist = HoistProc::start(&registry.url(), &[])?;
-    let img = image(3, 64 << 10, "v1");
+    let img = image(3, &[64 << 10], "v1");
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
         (a.status, a.code()),
@@ -742,7 +529,7 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
     let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
 
     // 1. A push to a named repository.
-    let img = image(10, 128 << 10, "v1");
+    let img = image(10, &[128 << 10], "v1");
     let a = push(&hoist, "/push/e2e/tok:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
     assert_eq!(issuer.tags(&registry, "e2e/tok")?, vec!["v1".to_string()]);
@@ -756,14 +543,14 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
 
     // 2. The same image under names from the archive: streamed into the staging repository,
     //    then mounted into the target.
-    let staged = image(10, 128 << 10, "e2e/tok-a:v1");
+    let staged = image(10, &[128 << 10], "e2e/tok-a:v1");
     let b = push(&hoist, "/push", &staged.tar)?;
     assert_eq!(b.status, 201, "{}\n{}", b.body, hoist.stderr());
     assert_eq!(issuer.tags(&registry, "e2e/tok-a")?, vec!["v1".to_string()]);
 
     // 3. Again under a second repository: the layer is already in the staging repository,
     //    so it must not be sent again (mounted, with a `from` pull scope).
-    let second = image(10, 128 << 10, "e2e/tok-b:v1");
+    let second = image(10, &[128 << 10], "e2e/tok-b:v1");
     let c = push(&hoist, "/push", &second.tar)?;
     assert_eq!(c.status, 201, "{}\n{}", c.body, hoist.stderr());
     let layer = outcome(&c, &second.layers[0]);
@@ -809,7 +596,7 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
 #[test]
 fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     let (issuer, registry) = token_rig(300)?;
-    let img = image(11, 64 << 10, "v1");
+    let img = image(11, &[64 << 10], "v1");
 
     let wrong = HoistProc::start(
         &registry.url(),
@@ -860,7 +647,7 @@ fn token_auth_short_lived_tokens() -> Result<()> {
     // 60 s is the shortest lifetime hoist honours.
     let (issuer, registry) = token_rig(60)?;
     let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
-    let img = image(12, 256 << 10, "v1");
+    let img = image(12, &[256 << 10], "v1");
     let a = push(&hoist, "/push/e2e/short:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
     assert_eq!(issuer.tags(&registry, "e2e/short")?, vec!["v1".to_string()]);
