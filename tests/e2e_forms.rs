@@ -798,3 +798,34 @@ fn helpers_accept_what_skopeo_pushes() {
         println!("{repo}: {digest}");
     }
 }
+
+/// A multi-platform oci-archive written by a real tool: skopeo copies the index hoist pushed
+/// (`--all`) into an oci-archive; pushing that archive back through hoist, gzipped, to another
+/// repository must give the same index digest, with every child manifest present.
+#[test]
+fn multi_platform_oci_archive_written_by_skopeo_round_trips() {
+    let env = env();
+    let b = archives::oci_multi_platform();
+    let first = push_ok(&env, "/push/e2e/mp-src:v1", &b.bytes);
+    let index = first["images"][0]["digest"].as_str().unwrap().to_string();
+    let dir = common::scratch();
+    let archive = common::p(&dir, "multi.tar");
+    common::run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}/e2e/mp-src:v1", env.registry.host()),
+        &format!("oci-archive:{}:v1", archive.display()),
+    ]))
+    .unwrap();
+    let gz = archives::gzip(&std::fs::read(&archive).unwrap());
+    let second = push_ok(&env, "/push/e2e/mp-dst:v2", &gz);
+    assert_eq!(second["images"][0]["digest"], index.as_str(), "{second:#}");
+    let children = second["images"][0]["manifests"].as_array().unwrap();
+    assert!(!children.is_empty());
+    for c in children {
+        let d = c["digest"].as_str().unwrap();
+        env.registry.manifest("e2e/mp-dst", d).unwrap();
+    }
+    assert_tagged(&env, "e2e/mp-dst", &["v2"]);
+}
