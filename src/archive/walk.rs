@@ -79,12 +79,18 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
                 None => return Ok(None),
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
+                    let head_len = self.head.lock().expect("head lock").len();
                     if self.count == 0
                         && !looks_like_a_tar_header(&self.head.lock().expect("head lock"))
                     {
-                        return Err(ArchiveError::NotAnArchive {
-                            detail: format!("not a tar archive after decompression ({e})"),
-                        });
+                        let detail = if head_len < 512 {
+                            format!(
+                                "after decompression it holds only {head_len} bytes, less than one tar header"
+                            )
+                        } else {
+                            "after decompression its first 512 bytes are not a tar header".into()
+                        };
+                        return Err(ArchiveError::NotAnArchive { detail });
                     }
                     return Err(ArchiveError::Malformed {
                         at: format!("after entry {}", self.count),
