@@ -9,6 +9,7 @@ mod images;
 mod ingest;
 mod pgzip;
 mod publish;
+mod worker;
 
 use std::sync::Arc;
 use std::time::Instant;
