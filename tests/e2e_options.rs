@@ -439,3 +439,54 @@ fn sigterm_lets_a_push_in_flight_finish_then_exits() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_layer_bomb_is_stopped_while_hashing_its_diff_id() {
+    // crane-style docker archive: a gzip layer named by path, so hoist inflates it to check
+    // its diffID. 200 MB of zeros gzip to ~200 KB: far past limits.max_ratio.
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start(&reg).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let layer = gz.finish().unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [archives::sha256(b"whatever")]},
+    })
+    .to_string();
+    let config_name = format!(
+        "{}.json",
+        archives::hex_of(&archives::sha256(config.as_bytes()))
+    );
+    let manifest = serde_json::json!([{
+        "Config": config_name, "RepoTags": ["bomb/app:1"], "Layers": ["bomb.tar.gz"],
+    }])
+    .to_string();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("bomb.tar.gz", &layer[..]),
+        (config_name.as_str(), config.as_bytes()),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+    }
+    let a = push_bytes(&hoist, "/push/bomb/app:1", &tar.into_inner().unwrap()).unwrap();
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.code(), "DECOMPRESSED_TOO_LARGE");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bomb.tar.gz"),
+        "{}",
+        a.body
+    );
+    assert!(reg.tags("bomb/app").is_empty());
+}

@@ -30,6 +30,10 @@ pub enum ArchiveError {
         "the archive decompresses at more than {ratio}:1 (limits.max_ratio); refusing a likely compression bomb"
     )]
     RatioTooHigh { ratio: u64 },
+    #[error(
+        "layer {path:?} inflates at more than {ratio}:1 (limits.max_ratio); refusing a likely compression bomb"
+    )]
+    LayerRatioTooHigh { path: String, ratio: u64 },
     #[error("the archive has more than {limit} entries")]
     TooManyEntries { limit: u64 },
     #[error("metadata file {path:?} is larger than {limit} bytes")]
@@ -53,9 +57,9 @@ impl ArchiveError {
             ArchiveError::EntryHeader { .. } => "ENTRY_HEADER_INVALID",
             ArchiveError::Duplicate { .. } => "DUPLICATE_ENTRY",
             ArchiveError::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
-            ArchiveError::DecompressedTooLarge { .. } | ArchiveError::RatioTooHigh { .. } => {
-                "DECOMPRESSED_TOO_LARGE"
-            }
+            ArchiveError::DecompressedTooLarge { .. }
+            | ArchiveError::RatioTooHigh { .. }
+            | ArchiveError::LayerRatioTooHigh { .. } => "DECOMPRESSED_TOO_LARGE",
             ArchiveError::TooManyEntries { .. } => "TOO_MANY_ENTRIES",
             ArchiveError::MetadataTooLarge { .. } | ArchiveError::MetadataTotalTooLarge { .. } => {
                 "METADATA_TOO_LARGE"

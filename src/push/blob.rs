@@ -48,6 +48,8 @@ pub struct Spec {
     pub diff_id_of_compressed: bool,
     /// Where the bytes go; `None` when the registry already has them (hash only).
     pub upload_to: Option<String>,
+    /// limits.max_ratio: a layer inflated to hash it may not grow more than this.
+    pub max_ratio: u64,
     /// A session already open for it (a declined mount's), used instead of a new POST.
     pub session: Option<crate::registry::Upload>,
 }
@@ -115,6 +117,7 @@ async fn run(
         progress: progress.clone(),
         cancel: cancel.clone(),
         sized,
+        max_ratio: spec.max_ratio,
     };
     let worker =
         tokio::task::spawn_blocking(move || process(raw_rx, uploading.then_some(out_tx), &work));

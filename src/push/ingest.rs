@@ -235,6 +235,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                 && (digest_from_path(&path).is_none() || pass.config.verify_layer_diff_ids),
             upload_to,
             session,
+            max_ratio: limits.max_ratio,
         };
         let permit = inflight
             .clone()

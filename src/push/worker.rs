@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::PushError;
 use super::blob::{Kind, Transform};
+use crate::archive::ArchiveError;
 use crate::digest::{Digest, HashWriter, Sha256};
 
 pub(super) struct Hashes {
@@ -105,7 +106,12 @@ pub(super) struct Work {
     pub cancel: CancellationToken,
     /// The PATCH declared a Content-Length: an early end must abort, not end cleanly.
     pub sized: bool,
+    /// limits.max_ratio, for layers inflated to hash their diffID.
+    pub max_ratio: u64,
 }
+
+/// Inflating a layer past this many bytes brings the ratio check in.
+const BOMB_FLOOR: u64 = 64 << 20;
 
 pub(super) fn process(
     mut raw_rx: mpsc::Receiver<Bytes>,
@@ -120,6 +126,7 @@ pub(super) fn process(
         ref progress,
         ref cancel,
         sized,
+        max_ratio,
     } = *work;
     let mut raw = Sha256::new();
     let mut out_hash = (!matches!(transform, Transform::PassThrough)).then(Sha256::new);
@@ -158,6 +165,17 @@ pub(super) fn process(
     while let Some(chunk) = raw_rx.blocking_recv() {
         raw.update(&chunk);
         diff.write(&chunk).map_err(|e| fail(corrupt(path, e)))?;
+        // A layer is inflated only to hash it, but a bomb would still burn CPU for hours.
+        let inflated = diff.inflated();
+        if inflated > BOMB_FLOOR && inflated / raw.len().max(1) > max_ratio {
+            return Err(fail(
+                ArchiveError::LayerRatioTooHigh {
+                    path: path.clone(),
+                    ratio: max_ratio,
+                }
+                .into(),
+            ));
+        }
         match encoder.as_mut() {
             None => send(chunk, &mut out_hash)?,
             Some(enc) => {
@@ -240,6 +258,15 @@ enum DiffHasher {
 }
 
 impl DiffHasher {
+    /// Bytes inflated so far.
+    fn inflated(&self) -> u64 {
+        match self {
+            DiffHasher::None => 0,
+            DiffHasher::Gzip(d) => d.get_ref().0.len(),
+            DiffHasher::Zstd(d) => d.get_ref().0.len(),
+        }
+    }
+
     fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         match self {
             DiffHasher::None => Ok(()),
@@ -288,6 +315,7 @@ mod tests {
             progress: Arc::new(Progress::new()),
             cancel: CancellationToken::new(),
             sized: false,
+            max_ratio: 200,
         };
         let hashes = process(raw_rx, Some(out_tx), &work).ok().unwrap();
         feeder.join().unwrap();
