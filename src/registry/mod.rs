@@ -4,6 +4,7 @@
 mod auth;
 mod client;
 mod error;
+mod upload;
 
 pub use client::{Registry, Started, Upload};
 pub use error::RegistryError;
