@@ -46,12 +46,49 @@ pub struct Spec {
     pub transform: Transform,
     /// Compute the uncompressed digest of a compressed blob (docker layers named by path only).
     pub diff_id_of_compressed: bool,
-    /// Where the bytes go; `None` when the registry already has them (hash only).
-    pub upload_to: Option<String>,
+    /// Where the bytes go, or where the registry already has them (then they are only hashed).
+    pub dest: Dest,
     /// limits.max_ratio: a layer inflated to hash it may not grow more than this.
     pub max_ratio: u64,
-    /// A session already open for it (a declined mount's), used instead of a new POST.
-    pub session: Option<crate::registry::Upload>,
+}
+
+/// Where a streamed blob ends up.
+pub enum Dest {
+    /// Upload into this repository, on `session` if one is already open (a declined mount's).
+    Upload {
+        repo: String,
+        session: Option<crate::registry::Upload>,
+    },
+    /// The registry has it already; `reused` names the compressed blob an uncompressed layer
+    /// became last time (from the layer cache), with how it was compressed.
+    Present {
+        placed: Placed,
+        reused: Option<(Digest, u64, Transform)>,
+    },
+}
+
+/// Where a blob is in the upload repository, and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    Uploaded(String),
+    Existed(String),
+    Mounted(String),
+}
+
+impl Placed {
+    pub fn repo(&self) -> &str {
+        match self {
+            Placed::Uploaded(r) | Placed::Existed(r) | Placed::Mounted(r) => r,
+        }
+    }
+
+    pub fn outcome(&self) -> crate::report::Outcome {
+        match self {
+            Placed::Uploaded(_) => crate::report::Outcome::Uploaded,
+            Placed::Existed(_) => crate::report::Outcome::Exists,
+            Placed::Mounted(_) => crate::report::Outcome::Mounted,
+        }
+    }
 }
 
 /// What a job found and did.
@@ -70,12 +107,8 @@ pub struct Done {
     pub recompressed: Option<LayerCompression>,
     /// What was done to the bytes.
     pub transform: Transform,
-    /// Repository the bytes went to (`None`: not sent, the registry had them).
-    pub uploaded_to: Option<String>,
-    /// The repository where the registry already had the blob.
-    pub existed_in: Option<String>,
-    /// The repository it was mounted into from another one, no bytes sent.
-    pub mounted_into: Option<String>,
+    /// Where the blob is now, and whether hoist sent it, found it or mounted it.
+    pub placed: Placed,
     pub bytes_sent: u64,
 }
 
@@ -104,7 +137,7 @@ async fn run(
     cancel: CancellationToken,
 ) -> Result<Done, PushError> {
     let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    let uploading = spec.upload_to.is_some();
+    let uploading = matches!(spec.dest, Dest::Upload { .. });
     let transform = spec.transform;
     let kind = spec.kind;
     let progress = Arc::new(Progress::new());
@@ -121,11 +154,14 @@ async fn run(
     };
     let worker =
         tokio::task::spawn_blocking(move || process(raw_rx, uploading.then_some(out_tx), &work));
-    let Some(repo) = spec.upload_to.clone() else {
-        let hashes = worker.await.map_err(internal)?.map_err(Stop::into_error)?;
-        return finish_unsent(spec, hashes, &registry).await;
+    let (repo, session) = match &spec.dest {
+        Dest::Upload { repo, session } => (repo.clone(), session.clone()),
+        Dest::Present { .. } => {
+            let hashes = worker.await.map_err(internal)?.map_err(Stop::into_error)?;
+            return finish_unsent(spec, hashes);
+        }
     };
-    let session = match spec.session.clone() {
+    let session = match session {
         Some(s) => s,
         None => match registry.start_upload(&repo, None).await? {
             Started::Session(s) => s,
@@ -229,34 +265,34 @@ async fn run(
         pushed_size,
         recompressed: recompressed(transform),
         transform,
-        uploaded_to: Some(repo),
-        existed_in: None,
-        mounted_into: None,
+        placed: Placed::Uploaded(repo),
         bytes_sent: sent.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 
-async fn finish_unsent(
-    spec: Spec,
-    hashes: Hashes,
-    _registry: &Registry,
-) -> Result<Done, PushError> {
+/// A blob the registry already had: verified by its hash, nothing sent.
+fn finish_unsent(spec: Spec, hashes: Hashes) -> Result<Done, PushError> {
     let raw_digest = hashes.raw.clone().finish();
     check_named(&spec, &raw_digest)?;
     let raw_size = hashes.raw.len();
+    let Dest::Present { placed, reused } = spec.dest else {
+        unreachable!("only called for blobs the registry has")
+    };
+    let (pushed_digest, pushed_size, recompressed) = match reused {
+        Some((blob, size, was)) => (blob, size, recompressed(was)),
+        None => (raw_digest.clone(), raw_size, None),
+    };
     Ok(Done {
         path: spec.path,
         kind: spec.kind,
-        raw_digest: raw_digest.clone(),
+        raw_digest,
         raw_size,
         diff_id: hashes.diff_id,
-        pushed_digest: raw_digest,
-        pushed_size: raw_size,
-        recompressed: None,
+        pushed_digest,
+        pushed_size,
+        recompressed,
         transform: Transform::PassThrough,
-        uploaded_to: None,
-        existed_in: None,
-        mounted_into: None,
+        placed,
         bytes_sent: 0,
     })
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::PushError;
-use super::blob::{self, Done, Kind, Spec, Transform};
+use super::blob::{self, Dest, Done, Kind, Placed, Spec, Transform};
 use super::cache::{LayerCache, Locations, Recipe};
 use crate::archive::walk::{Item, Walker};
 use crate::archive::{ArchiveError, decode::CHUNK, layout};
@@ -62,6 +62,18 @@ enum Placement {
     /// The registry declined the mount and opened an ordinary session instead: use it.
     Session(Upload),
     Absent,
+}
+
+impl Placement {
+    /// Where the blob already is in `repo`, or the session to upload it on.
+    fn split(self, repo: &str) -> (Option<Placed>, Option<Upload>) {
+        match self {
+            Placement::Exists => (Some(Placed::Existed(repo.to_string())), None),
+            Placement::Mounted => (Some(Placed::Mounted(repo.to_string())), None),
+            Placement::Session(s) => (None, Some(s)),
+            Placement::Absent => (None, None),
+        }
+    }
 }
 
 async fn place(pass: &Pass<'_>, digest: &Digest) -> Result<Placement, PushError> {
@@ -192,39 +204,37 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             (Kind::Tar, LayerCompression::Zstd) => Transform::Zstd(pass.config.zstd_level),
             _ => Transform::PassThrough,
         };
-        let mut upload_to = Some(pass.upload_repo.to_string());
+        let repo = pass.upload_repo.to_string();
         let mut session = None;
-        let mut placed = None;
+        let mut present = None;
         if let (Some(d), Transform::PassThrough) = (&named, transform) {
-            match place(pass, d).await? {
-                p @ (Placement::Exists | Placement::Mounted) => {
-                    upload_to = None;
-                    placed = Some(p);
-                }
-                Placement::Session(s) => session = Some(s),
-                Placement::Absent => {}
-            }
+            (present, session) = place(pass, d).await?.split(&repo);
         }
         // A layer compressed before whose result the registry holds: verify, do not redo.
         let mut reused = None;
         if let (Some(diff_id), Some(recipe)) = (diff_id_from_path(&path, kind), recipe(transform))
             && let Some((blob, blob_size)) = pass.cache.get(&diff_id, recipe)
         {
-            match place(pass, &blob).await? {
-                p @ (Placement::Exists | Placement::Mounted) => {
-                    reused = Some((diff_id, blob, blob_size, transform));
-                    transform = Transform::PassThrough;
-                    upload_to = None;
-                    placed = Some(p);
-                }
-                // Compressing again yields the same blob: send it on this session.
-                Placement::Session(s) => session = Some(s),
-                Placement::Absent => {}
+            // A declined mount's session takes the upload: compressing again gives that blob.
+            let (found, s) = place(pass, &blob).await?.split(&repo);
+            session = s.or(session);
+            if let Some(p) = found {
+                reused = Some((diff_id, blob, blob_size, transform));
+                transform = Transform::PassThrough;
+                present = Some(p);
             }
         }
         let named = named.or_else(|| reused.as_ref().map(|r| r.0.clone()));
-        let existed = matches!(placed, Some(Placement::Exists));
-        let mounted = matches!(placed, Some(Placement::Mounted));
+        let dest = match present {
+            Some(placed) => Dest::Present {
+                placed,
+                reused: reused.map(|(_, blob, size, was)| (blob, size, was)),
+            },
+            None => Dest::Upload {
+                repo: repo.clone(),
+                session,
+            },
+        };
         let spec = Spec {
             path: path.clone(),
             named,
@@ -233,8 +243,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
             transform,
             diff_id_of_compressed: matches!(kind, Kind::Gzip | Kind::Zstd)
                 && (digest_from_path(&path).is_none() || pass.config.verify_layer_diff_ids),
-            upload_to,
-            session,
+            dest,
             max_ratio: limits.max_ratio,
         };
         let permit = inflight
@@ -252,26 +261,14 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
         drop(tx);
         match fed {
             Ok(()) => {
-                let repo = pass.upload_repo.to_string();
                 let cache = pass.cache.clone();
                 let locations = pass.locations.clone();
                 jobs.spawn(async move {
-                    let mut done = handle.await.map_err(|e| PushError::Internal {
+                    let done = handle.await.map_err(|e| PushError::Internal {
                         detail: e.to_string(),
                     })??;
-                    if existed {
-                        done.existed_in = Some(repo.clone());
-                    }
-                    if mounted {
-                        done.mounted_into = Some(repo.clone());
-                    }
-                    if let Some((_, blob, blob_size, was)) = reused {
-                        done.pushed_digest = blob;
-                        done.pushed_size = blob_size;
-                        done.recompressed = blob::recompressed(was);
-                    }
-                    if let (Some(diff_id), Some(r), Some(_)) =
-                        (&done.diff_id, blob::recipe_of(&done), &done.uploaded_to)
+                    if let (Some(diff_id), Some(r), Placed::Uploaded(_)) =
+                        (&done.diff_id, blob::recipe_of(&done), &done.placed)
                     {
                         cache.put(
                             diff_id.clone(),

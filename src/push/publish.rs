@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::blob::Placed;
 use super::cache::Locations;
 use super::images::{Node, Plan, Source};
 use super::ingest::FileRec;
@@ -228,14 +229,8 @@ async fn ensure_blob(
                 Ok(Outcome::Exists)
             }
         }
-        Source::Archive(FileRec::Streamed(done)) if done.uploaded_to.as_deref() == Some(repo) => {
-            Ok(Outcome::Uploaded)
-        }
-        Source::Archive(FileRec::Streamed(done)) if done.mounted_into.as_deref() == Some(repo) => {
-            Ok(Outcome::Mounted)
-        }
-        Source::Archive(FileRec::Streamed(done)) if done.existed_in.as_deref() == Some(repo) => {
-            Ok(Outcome::Exists)
+        Source::Archive(FileRec::Streamed(done)) if done.placed.repo() == repo => {
+            Ok(done.placed.outcome())
         }
         Source::Registry if upload_repo == repo => Ok(Outcome::Exists),
         Source::Archive(FileRec::Streamed(_)) | Source::Registry => {
@@ -243,7 +238,7 @@ async fn ensure_blob(
                 return Ok(Outcome::Exists);
             }
             if registry.mount(repo, digest, upload_repo).await? {
-                let uploaded_here = matches!(source, Source::Archive(FileRec::Streamed(d)) if d.uploaded_to.is_some());
+                let uploaded_here = matches!(source, Source::Archive(FileRec::Streamed(d)) if matches!(d.placed, Placed::Uploaded(_)));
                 return Ok(if uploaded_here {
                     Outcome::Uploaded
                 } else {

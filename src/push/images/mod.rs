@@ -50,7 +50,6 @@ pub struct BlobUse {
 }
 
 #[derive(Debug, Clone)]
-#[expect(clippy::large_enum_variant, reason = "a handful per image, built once")]
 pub enum Source {
     /// From the archive.
     Archive(FileRec),
