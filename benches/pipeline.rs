@@ -161,7 +161,7 @@ fn collect(dir: &Path, cap: usize, out: &mut Vec<u8>) {
 
 /// hoist's own hasher (aws-lc).
 fn sha256(data: &[u8]) -> usize {
-    let mut h = hoist::digest::Sha256::new();
+    let mut h = hoist::oci::Sha256::new();
     for c in data.chunks(CHUNK) {
         h.update(c);
     }

@@ -11,120 +11,29 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::codec::LayerCompression;
 use crate::limits::Limits;
+use crate::registry::credentials::{self, Credentials, CredentialsError};
+use crate::secret::Secret;
 
-/// What to do with uncompressed layers (legacy `docker save`, Docker 25+, podman).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LayerCompression {
-    /// gzip them on the way (what `docker push` does); docker schema 2 manifests.
-    #[default]
-    Gzip,
-    /// zstd them on the way; OCI manifests.
-    Zstd,
-    /// push them as they are, with OCI media types (Quay refuses the docker tar type).
-    Keep,
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(String),
+    #[error(transparent)]
+    Load(#[from] Box<figment::Error>),
+    #[error("{key}: {detail}")]
+    Invalid { key: &'static str, detail: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
 }
 
-impl std::str::FromStr for LayerCompression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gzip" => Ok(Self::Gzip),
-            "zstd" => Ok(Self::Zstd),
-            "keep" => Ok(Self::Keep),
-            other => Err(format!(
-                "layer_compression must be gzip, zstd or keep, not {other:?}"
-            )),
-        }
+fn invalid(key: &'static str, detail: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        detail: detail.to_string(),
     }
-}
-
-/// A secret that never prints.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"<redacted>\""
-        })
-    }
-}
-
-/// How hoist authenticates to the registry.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Credentials {
-    #[default]
-    Anonymous,
-    Basic {
-        username: String,
-        password: Secret,
-    },
-    /// An OAuth2 refresh token (docker `identitytoken`), exchanged at the token realm.
-    IdentityToken(Secret),
-}
-
-/// Reads the entry for `registry` from a docker `config.json` (`auths` keyed by host, with or
-/// without a scheme). A file without an entry for this registry means anonymous.
-pub fn docker_config_credentials(path: &Path, registry: &Url) -> anyhow::Result<Credentials> {
-    use base64::Engine;
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        auths: std::collections::HashMap<String, Entry>,
-    }
-    #[derive(Deserialize)]
-    struct Entry {
-        auth: Option<String>,
-        identitytoken: Option<String>,
-        username: Option<String>,
-        password: Option<String>,
-    }
-    let text =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let file: File =
-        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let host = match registry.port() {
-        Some(p) => format!("{}:{p}", registry.host_str().unwrap_or("")),
-        None => registry.host_str().unwrap_or("").to_string(),
-    };
-    let entry = file.auths.iter().find(|(k, _)| {
-        let k = k
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        k.split('/').next() == Some(host.as_str())
-    });
-    let Some((_, e)) = entry else {
-        return Ok(Credentials::Anonymous);
-    };
-    if let Some(t) = e.identitytoken.as_ref().filter(|t| !t.is_empty()) {
-        return Ok(Credentials::IdentityToken(Secret(t.clone())));
-    }
-    if let Some(a) = &e.auth {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(a.trim())
-            .map_err(|_| anyhow::anyhow!("{}: auth for {host} is not base64", path.display()))?;
-        let raw = String::from_utf8(raw)
-            .map_err(|_| anyhow::anyhow!("{}: auth for {host} is not UTF-8", path.display()))?;
-        let (u, p) = raw.split_once(':').ok_or_else(|| {
-            anyhow::anyhow!("{}: auth for {host} is not user:password", path.display())
-        })?;
-        return Ok(Credentials::Basic {
-            username: u.to_string(),
-            password: Secret(p.to_string()),
-        });
-    }
-    if let (Some(u), Some(p)) = (&e.username, &e.password) {
-        return Ok(Credentials::Basic {
-            username: u.clone(),
-            password: Secret(p.clone()),
-        });
-    }
-    Ok(Credentials::Anonymous)
 }
 
 /// The file/env form. Unknown keys are errors so a typo never silently falls back to a default.
@@ -245,82 +154,49 @@ pub struct Config {
 
 impl Config {
     /// Defaults ← file ← flags ← `HOIST_*` env (`__` separates nesting: `HOIST_LIMITS__ENTRIES`).
-    pub fn load(file: Option<&Path>, flags: &Flags) -> anyhow::Result<Config> {
+    pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
         if let Some(file) = file {
             if !file.exists() {
-                anyhow::bail!("config file {} does not exist", file.display());
+                return Err(ConfigError::Missing(file.display().to_string()));
             }
             fig = fig.merge(Toml::file(file));
         }
         let raw: RawConfig = fig
             .merge(Serialized::defaults(flags))
             .merge(Env::prefixed("HOIST_").split("__"))
-            .extract()?;
+            .extract()
+            .map_err(Box::new)?;
         raw.validate()
+    }
+
+    /// What the registry client is configured with.
+    pub fn registry_settings(&self) -> crate::registry::Settings {
+        crate::registry::Settings {
+            url: self.registry.clone(),
+            credentials: self.credentials.clone(),
+            ca_file: self.registry_ca_file.clone(),
+            tls_verify: self.registry_tls_verify,
+            upload_hosts: self.registry_upload_hosts.clone(),
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            retries: self.retries,
+            chunk_bytes: self.upload_chunk_bytes,
+            patch_content_length: self.patch_content_length,
+        }
     }
 }
 
 impl RawConfig {
     /// Checks every field and converts to typed values.
-    pub fn validate(self) -> anyhow::Result<Config> {
+    pub fn validate(self) -> Result<Config, ConfigError> {
         let listen: SocketAddr = self
             .listen
             .parse()
-            .map_err(|e| anyhow::anyhow!("listen {:?}: {e}", self.listen))?;
-        let registry = Url::parse(&self.registry)
-            .map_err(|e| anyhow::anyhow!("registry {:?}: {e}", self.registry))?;
-        if !matches!(registry.scheme(), "http" | "https") || registry.host_str().is_none() {
-            anyhow::bail!("registry must be an http(s) URL, not {:?}", self.registry);
-        }
-        let loopback = match registry.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        if registry.scheme() == "http" && !loopback && !self.registry_allow_http {
-            anyhow::bail!(
-                "registry {} is plain http and not on loopback: set registry_allow_http = true to allow it",
-                self.registry
-            );
-        }
-        let credentials = if !self.registry_username.is_empty() {
-            Credentials::Basic {
-                username: self.registry_username.clone(),
-                password: self.registry_password.clone(),
-            }
-        } else {
-            let file = if !self.registry_auth_file.is_empty() {
-                Some(std::path::PathBuf::from(&self.registry_auth_file))
-            } else {
-                std::env::var_os("DOCKER_CONFIG")
-                    .map(|d| std::path::PathBuf::from(d).join("config.json"))
-            };
-            match file {
-                Some(f) => docker_config_credentials(&f, &registry)?,
-                None => Credentials::Anonymous,
-            }
-        };
-        if !crate::reference::valid_repository(&self.staging_repository) {
-            anyhow::bail!(
-                "staging_repository {:?} is not a valid repository name",
-                self.staging_repository
-            );
-        }
-        if !(1..=9).contains(&self.gzip_level) {
-            anyhow::bail!("gzip_level must be 1..=9");
-        }
-        if !(1..=19).contains(&self.zstd_level) {
-            anyhow::bail!("zstd_level must be 1..=19");
-        }
-        if self.max_concurrent_pushes == 0 || self.max_inflight_blobs == 0 {
-            anyhow::bail!("max_concurrent_pushes and max_inflight_blobs must be at least 1");
-        }
-        if self.upload_chunk_bytes > 256 << 20 {
-            anyhow::bail!("upload_chunk_bytes is held in memory per upload: at most 256 MiB");
-        }
-        self.limits.validate()?;
+            .map_err(|e| invalid("listen", format!("{:?}: {e}", self.listen)))?;
+        let registry = self.registry_url()?;
+        let credentials = self.credentials(&registry)?;
+        self.check_numbers()?;
         Ok(Config {
             listen,
             registry,
@@ -346,6 +222,86 @@ impl RawConfig {
             cors_allow_origins: self.cors_allow_origins,
             limits: self.limits,
         })
+    }
+
+    /// An http(s) URL; plain http only on loopback or by explicit opt-in.
+    fn registry_url(&self) -> Result<Url, ConfigError> {
+        let registry = Url::parse(&self.registry)
+            .map_err(|e| invalid("registry", format!("{:?}: {e}", self.registry)))?;
+        if !matches!(registry.scheme(), "http" | "https") || registry.host_str().is_none() {
+            return Err(invalid(
+                "registry",
+                format!("must be an http(s) URL, not {:?}", self.registry),
+            ));
+        }
+        let loopback = match registry.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if registry.scheme() == "http" && !loopback && !self.registry_allow_http {
+            return Err(invalid(
+                "registry",
+                format!(
+                    "{} is plain http and not on loopback: set registry_allow_http = true to allow it",
+                    self.registry
+                ),
+            ));
+        }
+        Ok(registry)
+    }
+
+    /// Username and password, else a docker `config.json` (`registry_auth_file`, else
+    /// `$DOCKER_CONFIG/config.json`), else anonymous.
+    fn credentials(&self, registry: &Url) -> Result<Credentials, ConfigError> {
+        if !self.registry_username.is_empty() {
+            return Ok(Credentials::Basic {
+                username: self.registry_username.clone(),
+                password: self.registry_password.clone(),
+            });
+        }
+        let file = if !self.registry_auth_file.is_empty() {
+            Some(std::path::PathBuf::from(&self.registry_auth_file))
+        } else {
+            std::env::var_os("DOCKER_CONFIG")
+                .map(|d| std::path::PathBuf::from(d).join("config.json"))
+        };
+        match file {
+            Some(f) => Ok(credentials::from_docker_config(&f, registry)?),
+            None => Ok(Credentials::Anonymous),
+        }
+    }
+
+    fn check_numbers(&self) -> Result<(), ConfigError> {
+        if !crate::oci::reference::valid_repository(&self.staging_repository) {
+            return Err(invalid(
+                "staging_repository",
+                format!(
+                    "{:?} is not a valid repository name",
+                    self.staging_repository
+                ),
+            ));
+        }
+        if !(1..=9).contains(&self.gzip_level) {
+            return Err(invalid("gzip_level", "must be 1..=9"));
+        }
+        if !(1..=19).contains(&self.zstd_level) {
+            return Err(invalid("zstd_level", "must be 1..=19"));
+        }
+        if self.max_concurrent_pushes == 0 || self.max_inflight_blobs == 0 {
+            return Err(invalid(
+                "max_concurrent_pushes",
+                "max_concurrent_pushes and max_inflight_blobs must be at least 1",
+            ));
+        }
+        if self.upload_chunk_bytes > 256 << 20 {
+            return Err(invalid(
+                "upload_chunk_bytes",
+                "is held in memory per upload: at most 256 MiB",
+            ));
+        }
+        self.limits.validate().map_err(|e| invalid("limits", e))
     }
 }
 
@@ -374,32 +330,6 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(RawConfig::default()))
             .merge(Toml::string("listne = \"x\""));
         assert!(fig.extract::<RawConfig>().is_err());
-    }
-
-    #[test]
-    fn docker_config_json() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("config.json");
-        std::fs::write(
-            &f,
-            r#"{"auths":{"https://reg.example:5000":{"auth":"dXNlcjpwYXNzOndvcmQ="},"other.example":{"identitytoken":"tok"}}}"#,
-        )
-        .unwrap();
-        let c = docker_config_credentials(&f, &Url::parse("https://reg.example:5000").unwrap())
-            .unwrap();
-        assert_eq!(
-            c,
-            Credentials::Basic {
-                username: "user".into(),
-                password: Secret("pass:word".into())
-            }
-        );
-        let c =
-            docker_config_credentials(&f, &Url::parse("https://other.example").unwrap()).unwrap();
-        assert_eq!(c, Credentials::IdentityToken(Secret("tok".into())));
-        let c =
-            docker_config_credentials(&f, &Url::parse("https://none.example").unwrap()).unwrap();
-        assert_eq!(c, Credentials::Anonymous);
     }
 
     #[test]

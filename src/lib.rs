@@ -1,15 +1,21 @@
 //! hoist: an HTTP gateway that streams container image archives into an OCI registry in one
 //! pass. See `docs/API.md` for the contract and `shared/DESIGN.md` for the architecture.
+//!
+//! Data flows one way: `http` (and the CLI) → `push`, which alone joins `archive` (bytes in),
+//! `codec` (layer transforms), `image` (resolution and verification) and `registry` (bytes
+//! out); all of them build on `oci` (the model) and the small base modules.
 
 pub mod archive;
+pub mod codec;
 pub mod config;
-pub mod digest;
 pub mod http;
+pub mod image;
 pub mod limits;
+pub mod oci;
 pub mod push;
-pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod secret;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -17,11 +23,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Builds the shared state from a validated config.
-pub fn state(config: config::Config) -> anyhow::Result<http::AppState> {
-    let registry = Arc::new(registry::Registry::new(&config)?);
+pub fn state(config: config::Config) -> Result<http::AppState, registry::SetupError> {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
     Ok(http::AppState {
-        pusher: Arc::new(push::Pusher::new(registry, Arc::new(config))),
+        pusher: Arc::new(push::Pusher::new(config)?),
         slots,
     })
 }
@@ -32,7 +37,7 @@ pub async fn run(
     state: http::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: std::time::Duration,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, http::app(state))
         .with_graceful_shutdown(async move {
@@ -41,7 +46,7 @@ pub async fn run(
         .into_future();
     tokio::pin!(server);
     tokio::select! {
-        r = &mut server => return Ok(r?),
+        r = &mut server => return r,
         () = shutdown => {}
     }
     tracing::info!(
@@ -50,7 +55,7 @@ pub async fn run(
     );
     let _ = stop_tx.send(());
     match tokio::time::timeout(drain, server).await {
-        Ok(r) => Ok(r?),
+        Ok(r) => r,
         Err(_) => {
             tracing::warn!("drain deadline passed; stopping with pushes in flight");
             Ok(())

@@ -43,7 +43,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), &'static str> {
         if self.request_bytes == 0
             || self.decompressed_bytes == 0
             || self.entries == 0
@@ -51,9 +51,7 @@ impl Limits {
             || self.metadata_total_bytes < self.metadata_file_bytes
             || self.max_ratio == 0
         {
-            anyhow::bail!(
-                "limits must be positive and metadata_total_bytes >= metadata_file_bytes"
-            );
+            return Err("limits must be positive and metadata_total_bytes >= metadata_file_bytes");
         }
         Ok(())
     }

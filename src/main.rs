@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hoist::archive::decode::{CHUNK, Counters, Feed};
-use hoist::config::{Config, Flags, LayerCompression};
-use tokio::io::AsyncReadExt;
+use hoist::archive::input::CHUNK;
+use hoist::codec::LayerCompression;
+use hoist::config::{Config, Flags};
 
 #[derive(Parser)]
 #[command(
@@ -108,7 +108,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, registry = %config.registry, "hoist serving");
     let state = hoist::state(config)?;
     println!("hoist listening on http://{addr}");
-    hoist::run(listener, state, shutdown_signal(), Duration::from_secs(30)).await
+    Ok(hoist::run(listener, state, shutdown_signal(), Duration::from_secs(30)).await?)
 }
 
 async fn shutdown_signal() {
@@ -136,7 +136,7 @@ async fn push(
     let target = match reference {
         Some(r) => {
             let (repository, tag) =
-                hoist::reference::parse_target(&r).map_err(|e| anyhow::anyhow!("{e}"))?;
+                hoist::oci::reference::parse_target(&r).map_err(|e| anyhow::anyhow!("{e}"))?;
             hoist::push::Target::Named { repository, tag }
         }
         None => hoist::push::Target::FromArchive,
@@ -146,10 +146,7 @@ async fn push(
         extra_tags: tags,
         layer_compression: config.layer_compression,
     };
-    let state = hoist::state(config)?;
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let counters = Arc::new(Counters::default());
-    let mut input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
+    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
         Box::new(tokio::io::stdin())
     } else {
         Box::new(
@@ -158,44 +155,15 @@ async fn push(
                 .with_context(|| format!("opening {file}"))?,
         )
     };
-    let c2 = counters.clone();
-    let feeder = tokio::spawn(async move {
-        loop {
-            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-            match input.read_buf(&mut buf).await {
-                Ok(0) => {
-                    let _ = tx.send(Feed::End).await;
-                    return;
-                }
-                Ok(n) => {
-                    c2.received
-                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    if tx.send(Feed::Chunk(buf.freeze())).await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let received = c2.received.load(std::sync::atomic::Ordering::Relaxed);
-                    let _ = tx
-                        .send(Feed::Fail(hoist::archive::ArchiveError::BodyIncomplete {
-                            received,
-                        }))
-                        .await;
-                    return;
-                }
-            }
-        }
-    });
-    let result = state.pusher.push(request, rx, counters).await;
-    feeder.abort();
-    match result {
+    let pusher = Arc::new(hoist::push::Pusher::new(config)?);
+    let body = tokio_util::io::ReaderStream::with_capacity(input, CHUNK);
+    match pusher.push(request, body).await {
         Ok(report) => {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(0)
         }
         Err(e) => {
-            let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
-            eprintln!("{}", serde_json::to_string_pretty(&body)?);
+            eprintln!("{}", serde_json::to_string_pretty(&e.body())?);
             Ok(1)
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::digest::Digest;
+use crate::oci::Digest;
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]

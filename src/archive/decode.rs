@@ -6,7 +6,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::{BzDecoder, GzipDecoder, XzDecoder, ZstdDecoder};
@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
 use super::ArchiveError;
+use super::input::{CHUNK, Counters, Feed};
+use crate::codec::{GZIP_MAGIC, ZSTD_MAGIC};
 use crate::limits::Limits;
 
 /// Whole-archive compression, detected by magic bytes.
@@ -33,9 +35,9 @@ pub enum Compression {
 impl Compression {
     /// Detects from the first bytes; `None` means "not compressed (or not recognised)".
     pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
+        if head.starts_with(&GZIP_MAGIC) {
             Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        } else if head.starts_with(&ZSTD_MAGIC) {
             Compression::Zstd
         } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
             Compression::Xz
@@ -46,23 +48,6 @@ impl Compression {
         }
     }
 }
-
-/// What the body forwarder sends: chunks, then exactly one `End` or `Fail`.
-pub enum Feed {
-    Chunk(Bytes),
-    End,
-    Fail(ArchiveError),
-}
-
-/// Byte counters shared by the stages, for limits and the report.
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub received: AtomicU64,
-    pub decompressed: AtomicU64,
-}
-
-/// Size of the chunks the stages pass along.
-pub const CHUNK: usize = 256 << 10;
 
 /// Starts the decode stage. Returns the plain tar stream and the stage's handle, which yields
 /// the compression found, or the typed error that stopped it.
@@ -98,6 +83,7 @@ async fn run(
     counters: Arc<Counters>,
 ) -> Result<Compression, ArchiveError> {
     let fault = Arc::new(std::sync::Mutex::new(None));
+    let take_fault = || fault.lock().expect("fault lock").take();
     let body = StreamReader::new(Input {
         rx: input,
         fault: fault.clone(),
@@ -105,9 +91,7 @@ async fn run(
         done: false,
     });
     let mut buffered = BufReader::with_capacity(CHUNK, body);
-    let head = buffered.fill_buf().await;
-    let take_fault = || fault.lock().expect("fault lock").take();
-    let head = match head {
+    let head = match buffered.fill_buf().await {
         Ok(h) => h,
         Err(e) => return Err(take_fault().unwrap_or_else(|| malformed("at the start", e))),
     };
@@ -117,57 +101,73 @@ async fn run(
         });
     }
     let compression = Compression::sniff(head);
-    let mut reader: Pin<Box<dyn AsyncRead + Send>> = match compression {
-        Compression::None => Box::pin(buffered),
+    let reader = decoder(buffered, compression);
+    let result = pump(reader, &tx, &limits, &counters, compression).await;
+    match result {
+        Ok(()) => Ok(compression),
+        Err(e) => {
+            let _ = tx.send(Err(io::Error::other("decode stage failed"))).await;
+            Err(take_fault().unwrap_or(e))
+        }
+    }
+}
+
+/// The decompressor for what was sniffed; every one reads concatenated members.
+fn decoder<R: tokio::io::AsyncBufRead + Send + 'static>(
+    input: R,
+    compression: Compression,
+) -> Pin<Box<dyn AsyncRead + Send>> {
+    match compression {
+        Compression::None => Box::pin(input),
         Compression::Gzip => {
-            let mut d = GzipDecoder::new(buffered);
+            let mut d = GzipDecoder::new(input);
             d.multiple_members(true);
             Box::pin(d)
         }
         Compression::Zstd => {
-            let mut d = ZstdDecoder::new(buffered);
+            let mut d = ZstdDecoder::new(input);
             d.multiple_members(true);
             Box::pin(d)
         }
         Compression::Xz => {
-            let mut d = XzDecoder::new(buffered);
+            let mut d = XzDecoder::new(input);
             d.multiple_members(true);
             Box::pin(d)
         }
         Compression::Bzip2 => {
-            let mut d = BzDecoder::new(buffered);
+            let mut d = BzDecoder::new(input);
             d.multiple_members(true);
             Box::pin(d)
         }
-    };
+    }
+}
+
+/// Moves decompressed chunks to the tar stage, checking the size limits as they grow.
+async fn pump(
+    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    limits: &Limits,
+    counters: &Counters,
+    compression: Compression,
+) -> Result<(), ArchiveError> {
     let mut total = 0u64;
     loop {
         let mut buf = BytesMut::with_capacity(CHUNK);
-        let n = match reader.read_buf(&mut buf).await {
-            Ok(n) => n,
-            Err(e) => {
-                let err = take_fault().unwrap_or_else(|| {
-                    malformed(
-                        &format!("in the {compression:?} stream after {total} decompressed bytes"),
-                        e,
-                    )
-                });
-                let _ = tx.send(Err(io::Error::other("decode stage failed"))).await;
-                return Err(err);
-            }
-        };
+        let n = reader.read_buf(&mut buf).await.map_err(|e| {
+            let at = format!("in the {compression:?} stream after {total} decompressed bytes");
+            malformed(&at, e)
+        })?;
         if n == 0 {
-            return Ok(compression);
+            return Ok(());
         }
         total += n as u64;
         counters.decompressed.store(total, Ordering::Relaxed);
-        if let Some(err) = check_size(total, &counters, &limits, compression) {
-            let _ = tx.send(Err(io::Error::other("decode stage failed"))).await;
+        if let Some(err) = check_size(total, counters, limits, compression) {
             return Err(err);
         }
         if tx.send(Ok(buf.freeze())).await.is_err() {
             // The tar stage stopped reading (it finished or failed); it reports why.
-            return Ok(compression);
+            return Ok(());
         }
     }
 }
@@ -248,10 +248,10 @@ mod tests {
     ) -> (Result<Compression, ArchiveError>, Vec<u8>) {
         let (tx, rx) = mpsc::channel(4);
         let counters = Arc::new(Counters::default());
-        let c2 = counters.clone();
+        let fed = counters.clone();
         tokio::spawn(async move {
             for c in chunks {
-                c2.received.fetch_add(c.len() as u64, Ordering::Relaxed);
+                fed.received.fetch_add(c.len() as u64, Ordering::Relaxed);
                 tx.send(Feed::Chunk(Bytes::from(c))).await.ok();
             }
             tx.send(Feed::End).await.ok();

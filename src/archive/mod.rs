@@ -1,10 +1,11 @@
-//! Reading what clients upload: sniffing and whole-archive decompression (`decode`), the
-//! validated tar walk (`walk`), entry-name hygiene (`paths`) and the image-archive metadata
-//! formats (`layout`). Knows nothing of registries.
+//! Reading what clients upload: the one body feeder (`input`), sniffing and whole-archive
+//! decompression (`decode`), the validated tar walk (`walk`), entry-name hygiene (`paths`)
+//! and what names say (`names`). Knows nothing of registries or images.
 
 pub mod decode;
 mod error;
-pub mod layout;
+pub mod input;
+pub mod names;
 pub mod paths;
 pub mod walk;
 

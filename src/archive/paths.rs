@@ -50,8 +50,8 @@ pub fn resolve_link(link_path: &str, target: &str) -> Option<String> {
 }
 
 /// Normalises a hardlink target (relative to the archive root in tar).
-pub fn normalize_hardlink(target: &str) -> Option<String> {
-    normalize(target.as_bytes(), 4096)
+pub fn normalize_hardlink(target: &str, max_len: usize) -> Option<String> {
+    normalize(target.as_bytes(), max_len)
         .ok()
         .filter(|s| !s.is_empty())
 }

@@ -75,120 +75,137 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     /// The next file or link; directories are checked and skipped.
     pub async fn next(&mut self) -> Result<Option<Item<R>>, ArchiveError> {
         loop {
-            let entry = match self.entries.next().await {
-                None => return Ok(None),
-                Some(Ok(e)) => e,
-                Some(Err(e)) => {
-                    let head_len = self.head.lock().expect("head lock").len();
-                    if self.count == 0
-                        && !looks_like_a_tar_header(&self.head.lock().expect("head lock"))
-                    {
-                        let detail = if head_len < 512 {
-                            format!(
-                                "after decompression it holds only {head_len} bytes, less than one tar header"
-                            )
-                        } else {
-                            "after decompression its first 512 bytes are not a tar header".into()
-                        };
-                        return Err(ArchiveError::NotAnArchive { detail });
-                    }
-                    return Err(ArchiveError::Malformed {
-                        at: format!("after entry {}", self.count),
-                        detail: e.to_string(),
-                    });
-                }
+            let Some(entry) = self.next_entry().await? else {
+                return Ok(None);
             };
-            self.count += 1;
-            if self.count > self.limits.entries {
-                return Err(ArchiveError::TooManyEntries {
-                    limit: self.limits.entries,
-                });
-            }
-            let raw_path = entry.path_bytes().map_err(|e| ArchiveError::Malformed {
-                at: format!("at entry {}", self.count),
-                detail: e.to_string(),
-            })?;
-            let shown = String::from_utf8_lossy(&raw_path)
-                .chars()
-                .take(300)
-                .collect::<String>();
-            let path = paths::normalize(&raw_path, self.limits.path_bytes).map_err(|reason| {
-                ArchiveError::EntryPath {
-                    path: shown.clone(),
-                    reason,
-                }
-            })?;
-            let header = entry.header();
-            let kind = header.entry_type();
-            if kind.is_dir() {
+            let Some(path) = self.check(&entry)? else {
                 continue;
-            }
-            if path.is_empty() {
-                return Err(ArchiveError::EntryPath {
-                    path: shown,
-                    reason: "name is empty",
-                });
-            }
-            if kind.is_pax_global_extensions() {
-                return Err(header_err(&path, "global PAX headers are not accepted"));
-            }
-            if kind.is_gnu_sparse() {
-                return Err(header_err(&path, "sparse entries are not accepted"));
-            }
-            if !(kind.is_file() || kind.is_contiguous() || kind.is_symlink() || kind.is_hard_link())
-            {
-                return Err(header_err(
-                    &path,
-                    &format!("entry type {:?} is not accepted", kind.as_byte() as char),
-                ));
-            }
-            // Two parsers must never see two different archives (TARmageddon, CVE-2025-62518):
-            // a PAX size may only differ from the ustar size where ustar cannot express it.
-            let ustar = header
-                .raw_file_size()
-                .map_err(|e| header_err(&path, &e.to_string()))?;
-            let size = entry.effective_size();
-            if size != ustar && !(ustar == 0 && size > USTAR_MAX) {
-                return Err(header_err(
-                    &path,
-                    &format!("PAX size {size} disagrees with the header size {ustar}"),
-                ));
-            }
+            };
             if !self.seen.insert(path.clone()) {
                 return Err(ArchiveError::Duplicate { path });
             }
+            let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map_err(|e| header_err(&path, &e.to_string()))?
-                    .map(|t| String::from_utf8_lossy(&t).to_string())
-                    .unwrap_or_default();
-                let link_err = |reason| ArchiveError::Link {
-                    path: path.clone(),
-                    target: target.clone(),
-                    reason,
-                };
-                if kind.is_symlink() {
-                    let resolved = paths::resolve_link(&path, &target)
-                        .ok_or_else(|| link_err("it points outside the archive"))?;
-                    return Ok(Some(Item::Symlink {
-                        path,
-                        target: resolved,
-                    }));
-                }
-                let resolved = paths::normalize_hardlink(&target)
-                    .ok_or_else(|| link_err("it points outside the archive"))?;
-                if !self.files.contains(&resolved) {
-                    return Err(link_err("a hard link must name an earlier file"));
-                }
-                return Ok(Some(Item::Hardlink {
-                    path,
-                    target: resolved,
-                }));
+                return self.link(&entry, path).map(Some);
             }
             self.files.insert(path.clone());
+            let size = entry.effective_size();
             return Ok(Some(Item::File { path, size, entry }));
         }
+    }
+
+    /// Reads the next header, counting entries against the limit.
+    async fn next_entry(&mut self) -> Result<Option<Entry<Archive<Recorder<R>>>>, ArchiveError> {
+        let entry = match self.entries.next().await {
+            None => return Ok(None),
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return Err(self.unreadable(e)),
+        };
+        self.count += 1;
+        if self.count > self.limits.entries {
+            return Err(ArchiveError::TooManyEntries {
+                limit: self.limits.entries,
+            });
+        }
+        Ok(Some(entry))
+    }
+
+    /// Why a header could not be read: the upload is no tar at all, or a broken one.
+    fn unreadable(&self, e: std::io::Error) -> ArchiveError {
+        let head = self.head.lock().expect("head lock");
+        if self.count == 0 && !looks_like_a_tar_header(&head) {
+            let detail = if head.len() < 512 {
+                format!(
+                    "after decompression it holds only {} bytes, less than one tar header",
+                    head.len()
+                )
+            } else {
+                "after decompression its first 512 bytes are not a tar header".into()
+            };
+            return ArchiveError::NotAnArchive { detail };
+        }
+        ArchiveError::Malformed {
+            at: format!("after entry {}", self.count),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Checks an entry's name, type and sizes; `None` for a directory (skipped).
+    fn check(&self, entry: &Entry<Archive<Recorder<R>>>) -> Result<Option<String>, ArchiveError> {
+        let raw_path = entry.path_bytes().map_err(|e| ArchiveError::Malformed {
+            at: format!("at entry {}", self.count),
+            detail: e.to_string(),
+        })?;
+        let shown: String = String::from_utf8_lossy(&raw_path)
+            .chars()
+            .take(300)
+            .collect();
+        let path = paths::normalize(&raw_path, self.limits.path_bytes).map_err(|reason| {
+            ArchiveError::EntryPath {
+                path: shown.clone(),
+                reason,
+            }
+        })?;
+        let header = entry.header();
+        let kind = header.entry_type();
+        if kind.is_dir() {
+            return Ok(None);
+        }
+        if path.is_empty() {
+            return Err(ArchiveError::EntryPath {
+                path: shown,
+                reason: "name is empty",
+            });
+        }
+        check_type(&path, kind)?;
+        // Two parsers must never see two different archives (TARmageddon, CVE-2025-62518):
+        // a PAX size may only differ from the ustar size where ustar cannot express it.
+        let ustar = header
+            .raw_file_size()
+            .map_err(|e| header_err(&path, &e.to_string()))?;
+        let size = entry.effective_size();
+        if size != ustar && !(ustar == 0 && size > USTAR_MAX) {
+            return Err(header_err(
+                &path,
+                &format!("PAX size {size} disagrees with the header size {ustar}"),
+            ));
+        }
+        Ok(Some(path))
+    }
+
+    /// A symlink (target resolved against its directory) or a hard link to an earlier file.
+    fn link(
+        &self,
+        entry: &Entry<Archive<Recorder<R>>>,
+        path: String,
+    ) -> Result<Item<R>, ArchiveError> {
+        let target = entry
+            .link_name_bytes()
+            .map_err(|e| header_err(&path, &e.to_string()))?
+            .map(|t| String::from_utf8_lossy(&t).to_string())
+            .unwrap_or_default();
+        let link_err = |reason| ArchiveError::Link {
+            path: path.clone(),
+            target: target.clone(),
+            reason,
+        };
+        if entry.header().entry_type().is_symlink() {
+            let resolved = paths::resolve_link(&path, &target)
+                .ok_or_else(|| link_err("it points outside the archive"))?;
+            return Ok(Item::Symlink {
+                path,
+                target: resolved,
+            });
+        }
+        let resolved = paths::normalize_hardlink(&target, self.limits.path_bytes)
+            .ok_or_else(|| link_err("it points outside the archive"))?;
+        if !self.files.contains(&resolved) {
+            return Err(link_err("a hard link must name an earlier file"));
+        }
+        Ok(Item::Hardlink {
+            path,
+            target: resolved,
+        })
     }
 
     /// After the end-of-archive marker: only zero padding may follow.
@@ -271,6 +288,24 @@ impl<R: AsyncRead + Unpin> AsyncRead for Recorder<R> {
         }
         r
     }
+}
+
+/// Regular files, symlinks and hard links only: no devices, no sparse files, no global PAX
+/// headers that would change how later entries read.
+fn check_type(path: &str, kind: tokio_tar::EntryType) -> Result<(), ArchiveError> {
+    if kind.is_pax_global_extensions() {
+        return Err(header_err(path, "global PAX headers are not accepted"));
+    }
+    if kind.is_gnu_sparse() {
+        return Err(header_err(path, "sparse entries are not accepted"));
+    }
+    if !(kind.is_file() || kind.is_contiguous() || kind.is_symlink() || kind.is_hard_link()) {
+        return Err(header_err(
+            path,
+            &format!("entry type {:?} is not accepted", kind.as_byte() as char),
+        ));
+    }
+    Ok(())
 }
 
 fn header_err(path: &str, reason: &str) -> ArchiveError {

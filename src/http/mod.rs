@@ -1,6 +1,7 @@
 //! The HTTP face of hoist: router, upload extraction (raw body or multipart), errors → JSON
 //! responses. The only module that knows axum.
 
+mod error;
 mod page;
 mod upload;
 
@@ -8,14 +9,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Method};
 use axum::routing::{MethodFilter, get, on};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::push::{PushError, Pusher};
+pub use error::ApiError;
+
+use crate::push::Pusher;
 
 /// Shared state of the server.
 #[derive(Clone)]
@@ -73,29 +75,4 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_methods([Method::GET, Method::PUT, Method::POST])
             .allow_headers([axum::http::header::CONTENT_TYPE]),
     )
-}
-
-/// An error as the client sees it: status and `{"error": {"code", "message"}}`.
-pub struct ApiError(pub PushError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let e = self.0;
-        crate::telemetry::metrics().failed(e.code());
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(code = e.code(), error = ?e, "push failed: internal error");
-        } else if status.is_server_error() {
-            tracing::warn!(code = e.code(), error = %e, "push failed");
-        } else {
-            tracing::info!(code = e.code(), error = %e, "push rejected");
-        }
-        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
-        let mut resp = (status, axum::Json(body)).into_response();
-        if matches!(e, PushError::Busy) {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("5"));
-        }
-        resp
-    }
 }

@@ -7,18 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::digest::Digest;
-
-/// How a layer was compressed: the algorithm and its level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Recipe {
-    Gzip(u32),
-    Zstd(i32),
-}
+use crate::codec::LayerTransform;
+use crate::oci::Digest;
 
 /// A bounded map diffID → (compressed digest, size).
 pub struct LayerCache {
-    map: Mutex<HashMap<(Digest, Recipe), (Digest, u64)>>,
+    map: Mutex<HashMap<(Digest, LayerTransform), (Digest, u64)>>,
     capacity: usize,
 }
 
@@ -30,21 +24,21 @@ impl LayerCache {
         }
     }
 
-    pub fn get(&self, diff_id: &Digest, recipe: Recipe) -> Option<(Digest, u64)> {
+    pub fn get(&self, diff_id: &Digest, transform: LayerTransform) -> Option<(Digest, u64)> {
         self.map
             .lock()
             .expect("cache lock")
-            .get(&(diff_id.clone(), recipe))
+            .get(&(diff_id.clone(), transform))
             .cloned()
     }
 
-    pub fn put(&self, diff_id: Digest, recipe: Recipe, blob: (Digest, u64)) {
+    pub fn put(&self, diff_id: Digest, transform: LayerTransform, blob: (Digest, u64)) {
         let mut map = self.map.lock().expect("cache lock");
         if map.len() >= self.capacity {
             // Crude but bounded: forget everything rather than track recency.
             map.clear();
         }
-        map.insert((diff_id, recipe), blob);
+        map.insert((diff_id, transform), blob);
     }
 }
 
@@ -88,12 +82,12 @@ mod tests {
     fn bounded() {
         let c = LayerCache::new(2);
         let d = |b: &[u8]| Digest::sha256_of(b);
-        c.put(d(b"a"), Recipe::Gzip(1), (d(b"A"), 1));
-        c.put(d(b"b"), Recipe::Gzip(1), (d(b"B"), 1));
-        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(1)), Some((d(b"A"), 1)));
-        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(6)), None);
-        c.put(d(b"c"), Recipe::Zstd(3), (d(b"C"), 1));
-        assert_eq!(c.get(&d(b"a"), Recipe::Gzip(1)), None);
+        c.put(d(b"a"), LayerTransform::Gzip(1), (d(b"A"), 1));
+        c.put(d(b"b"), LayerTransform::Gzip(1), (d(b"B"), 1));
+        assert_eq!(c.get(&d(b"a"), LayerTransform::Gzip(1)), Some((d(b"A"), 1)));
+        assert_eq!(c.get(&d(b"a"), LayerTransform::Gzip(6)), None);
+        c.put(d(b"c"), LayerTransform::Zstd(3), (d(b"C"), 1));
+        assert_eq!(c.get(&d(b"a"), LayerTransform::Gzip(1)), None);
         assert_eq!(c.map.lock().unwrap().len(), 1);
     }
 }

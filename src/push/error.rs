@@ -1,24 +1,20 @@
 //! Every way a push can fail, each mapped to who is at fault, an HTTP status and a stable code.
 
 use crate::archive::ArchiveError;
+use crate::image::ImageError;
 use crate::registry::RegistryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// The upload's bytes or tar structure.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The images the archive holds are not what they claim.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The backend registry (or the network to it).
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("{what}: expected {expected}, found {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("blob {digest} referenced by {by} is neither in the archive nor in the registry")]
-    BlobMissing { digest: String, by: String },
-    #[error("{path}: {detail}")]
-    ManifestInvalid { path: String, detail: String },
     #[error("{what} {name:?} is not a valid reference")]
     ReferenceInvalid { what: &'static str, name: String },
     #[error(
@@ -29,6 +25,13 @@ pub enum PushError {
         "the URL names one tag but the archive holds {count} images; push without a tag to use their own names"
     )]
     ReferenceAmbiguous { count: usize },
+    /// A query parameter or form field with a value hoist does not take.
+    #[error("{name}={value:?}: {expected}")]
+    ParameterInvalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("too many pushes in flight; retry shortly")]
     Busy,
     #[error("internal error: {detail}")]
@@ -36,24 +39,26 @@ pub enum PushError {
 }
 
 impl PushError {
+    /// The stable error code clients see.
     pub fn code(&self) -> &'static str {
         match self {
             PushError::Archive(e) => e.code(),
+            PushError::Image(e) => e.code(),
             PushError::Registry(e) => e.code(),
-            PushError::DigestMismatch { .. } => "DIGEST_MISMATCH",
-            PushError::BlobMissing { .. } => "BLOB_MISSING",
-            PushError::ManifestInvalid { .. } => "MANIFEST_INVALID",
             PushError::ReferenceInvalid { .. } => "REFERENCE_INVALID",
             PushError::ReferenceMissing { .. } => "REFERENCE_MISSING",
             PushError::ReferenceAmbiguous { .. } => "REFERENCE_AMBIGUOUS",
+            PushError::ParameterInvalid { .. } => "PARAMETER_INVALID",
             PushError::Busy => "BUSY",
             PushError::Internal { .. } => "INTERNAL",
         }
     }
 
+    /// The HTTP status hoist answers with.
     pub fn status(&self) -> u16 {
         match self {
             PushError::Archive(e) => e.status(),
+            PushError::Image(e) => e.status(),
             PushError::Registry(e) => e.status(),
             PushError::Busy => 503,
             PushError::Internal { .. } => 500,
@@ -61,10 +66,8 @@ impl PushError {
         }
     }
 
-    pub fn manifest(path: &str, detail: impl std::fmt::Display) -> PushError {
-        PushError::ManifestInvalid {
-            path: path.to_string(),
-            detail: detail.to_string(),
-        }
+    /// The JSON body every failure answers with: `{"error": {"code", "message"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
 }

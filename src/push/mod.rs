@@ -1,102 +1,162 @@
-//! The push session: the one place that joins `archive` and `registry`. One request's archive
-//! flows decode → tar walk → blob jobs in a single pass; at its end the images are resolved,
-//! verified and published, tags last.
+//! The push session: the one place that joins `archive`, `codec`, `image` and `registry`.
+//! One request's archive flows decode → tar walk → blob jobs in a single pass; at its end the
+//! images are resolved, verified and published, tags last.
 
 mod blob;
 mod cache;
+mod entry;
 mod error;
-mod images;
 mod ingest;
-mod pgzip;
+mod placement;
 mod publish;
-mod worker;
+mod request;
+mod targets;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use error::PushError;
+pub use request::{Request, Target};
 
-use crate::archive::decode::{self, Counters, Feed};
+use crate::archive::decode::{self, Compression};
+use crate::archive::input::{self, BodyLimits, Counters, Feed};
 use crate::archive::walk::Walker;
-use crate::config::{Config, LayerCompression};
-use crate::registry::Registry;
+use crate::config::Config;
+use crate::registry::{Registry, SetupError};
 use crate::report::Report;
-
-/// Where the images go.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// `/push/{repository}[:{tag}]`.
-    Named {
-        repository: String,
-        tag: Option<String>,
-    },
-    /// `/push`: the names the archive carries.
-    FromArchive,
-}
-
-/// One push, as asked.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub target: Target,
-    pub extra_tags: Vec<String>,
-    pub layer_compression: LayerCompression,
-}
 
 /// Shared by every push of the process.
 pub struct Pusher {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
-    pub cache: Arc<cache::LayerCache>,
-    pub locations: Arc<cache::Locations>,
+    cache: Arc<cache::LayerCache>,
+    locations: Arc<cache::Locations>,
 }
 
 impl Pusher {
-    pub fn new(registry: Arc<Registry>, config: Arc<Config>) -> Pusher {
-        Pusher {
-            registry,
-            config,
+    pub fn new(config: Config) -> Result<Pusher, SetupError> {
+        let registry = Registry::new(config.registry_settings())?;
+        Ok(Pusher {
+            registry: Arc::new(registry),
+            config: Arc::new(config),
             cache: Arc::new(cache::LayerCache::new(10_000)),
             locations: Arc::new(cache::Locations::new(20_000)),
-        }
+        })
     }
-}
 
-impl Pusher {
-    /// Runs a push over the body fed through `feed`. `counters.received` is kept up to date by
-    /// the feeder.
-    #[tracing::instrument(skip_all, fields(target = ?req.target))]
-    pub async fn push(
+    /// Runs one push over `body`, for HTTP and the CLI alike. The pipeline runs as its own
+    /// task: if the caller goes away mid-push, the pipeline sees the body end, fails, and
+    /// cleans up (sessions cancelled, nothing tagged).
+    pub async fn push<S, E>(
+        self: &Arc<Self>,
+        request: Request,
+        mut body: S,
+    ) -> Result<Report, PushError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let (tx, rx) = input::channel();
+        let counters = Arc::new(Counters::default());
+        let this = self.clone();
+        let seen = counters.clone();
+        let task = tokio::spawn(async move { this.run(request, rx, seen).await });
+        let limits = BodyLimits {
+            max_bytes: self.config.limits.request_bytes,
+            idle: self.config.client_idle_timeout,
+        };
+        input::forward(&mut body, &tx, &counters, limits).await;
+        drop(tx);
+        let result = task.await.unwrap_or_else(|e| {
+            Err(PushError::Internal {
+                detail: e.to_string(),
+            })
+        });
+        if result.is_err() {
+            // Read on a little, so a client still sending sees the answer instead of a reset.
+            let drain = async { while body.next().await.is_some() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        }
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(target = ?request.target))]
+    async fn run(
         &self,
-        req: Request,
+        request: Request,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
     ) -> Result<Report, PushError> {
         let started = Instant::now();
-        for t in &req.extra_tags {
-            if !crate::reference::valid_tag(t) {
-                return Err(PushError::ReferenceInvalid {
-                    what: "tag",
-                    name: t.clone(),
-                });
-            }
+        if let Some(t) = request
+            .extra_tags
+            .iter()
+            .find(|t| !crate::oci::reference::valid_tag(t))
+        {
+            return Err(PushError::ReferenceInvalid {
+                what: "tag",
+                name: t.chars().take(300).collect(),
+            });
         }
-        let upload_repo = match &req.target {
+        let upload_repo = match &request.target {
             Target::Named { repository, .. } => repository.clone(),
             Target::FromArchive => self.config.staging_repository.clone(),
         };
-        let (reader, decoder) = decode::spawn(feed, self.config.limits.clone(), counters.clone());
-        let mut walker = match Walker::new(reader, self.config.limits.clone()) {
+        let ingested = self
+            .read(&request, &upload_repo, feed, counters.clone())
+            .await?;
+        let images =
+            crate::image::resolve(&ingested.archive, self.config.limits.metadata_file_bytes)?;
+        let targets = targets::targets(&images, &request.target, &request.extra_tags)?;
+        let publisher = publish::Publisher {
+            registry: &self.registry,
+            upload_repo: &upload_repo,
+            placed: &ingested.placed,
+            locations: &self.locations,
+        };
+        publisher.check_absent_blobs(&images).await?;
+        let (images, sent) = publisher.publish(&images, &targets).await?;
+        let report = Report {
+            images,
+            bytes_received: counters.received(),
+            bytes_sent: ingested.bytes_sent + sent,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            images = report.images.len(),
+            bytes_sent = report.bytes_sent,
+            seconds = report.seconds,
+            "pushed"
+        );
+        Ok(report)
+    }
+
+    /// The single pass: decode, walk, stream blobs; then the archive must end cleanly.
+    async fn read(
+        &self,
+        request: &Request,
+        upload_repo: &str,
+        feed: mpsc::Receiver<Feed>,
+        counters: Arc<Counters>,
+    ) -> Result<ingest::Ingested, PushError> {
+        let limits = self.config.limits.clone();
+        let (reader, decoder) = decode::spawn(feed, limits.clone(), counters);
+        let mut walker = match Walker::new(reader, limits) {
             Ok(w) => w,
             Err(e) => return Err(prefer_decoder(decoder, e.into()).await),
         };
+        let config = &self.config;
         let pass = ingest::Pass {
             registry: &self.registry,
-            config: &self.config,
-            upload_repo: &upload_repo,
-            compression: req.layer_compression,
+            config,
+            upload_repo,
+            transform: request
+                .layer_compression
+                .transform(config.gzip_level, config.zstd_level),
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
             locations: self.locations.clone(),
@@ -111,59 +171,21 @@ impl Pusher {
         if let Err(e) = walker.finish().await {
             return Err(prefer_decoder(decoder, e.into()).await);
         }
-        let compression = match decoder.await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(e) => {
-                return Err(PushError::Internal {
-                    detail: e.to_string(),
-                });
-            }
-        };
-        tracing::info!(
-            ?compression,
-            entries = ingested.entries,
-            files = ingested.files.len(),
-            "archive read"
-        );
-        let resolver = images::Resolver {
-            registry: &self.registry,
-            upload_repo: &upload_repo,
-            metadata_limit: self.config.limits.metadata_file_bytes,
-        };
-        let plans = resolver.plans(&ingested).await?;
-        let targets = publish::targets(&plans, &req.target, &req.extra_tags)?;
-        let (images, sent) = publish::publish(
-            &self.registry,
-            &plans,
-            &targets,
-            &upload_repo,
-            &self.locations,
-        )
-        .await?;
-        let report = Report {
-            images,
-            bytes_received: counters.received.load(std::sync::atomic::Ordering::Relaxed),
-            bytes_sent: ingested.bytes_sent + sent,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            images = report.images.len(),
-            bytes_sent = report.bytes_sent,
-            seconds = report.seconds,
-            "pushed"
-        );
-        Ok(report)
+        let compression = decoder.await.map_err(|e| PushError::Internal {
+            detail: e.to_string(),
+        })??;
+        tracing::info!(?compression, entries = ingested.entries, "archive read");
+        Ok(ingested)
     }
 }
 
 /// When a later stage fails, the decode stage's own error (body cut short, bomb, bad gzip)
 /// is usually the cause and says more.
 async fn prefer_decoder(
-    decoder: tokio::task::JoinHandle<Result<decode::Compression, crate::archive::ArchiveError>>,
+    decoder: tokio::task::JoinHandle<Result<Compression, crate::archive::ArchiveError>>,
     later: PushError,
 ) -> PushError {
-    match tokio::time::timeout(std::time::Duration::from_secs(10), decoder).await {
+    match tokio::time::timeout(Duration::from_secs(10), decoder).await {
         Ok(Ok(Err(e))) => e.into(),
         _ => later,
     }

@@ -1,343 +1,215 @@
-//! Publishing verified images: names → targets, blobs into each target repository (mounted
-//! from the staging repository or uploaded from memory), manifests by digest children first,
-//! and tags last, once every image of the archive is complete.
+//! Publishing verified images: blobs into each target repository (found, mounted from where
+//! they were streamed, or uploaded from memory), manifests by digest children first, and tags
+//! last, once every image of the archive is complete.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::blob::Placed;
 use super::cache::Locations;
-use super::images::{Node, Plan, Source};
-use super::ingest::FileRec;
-use super::{PushError, Target};
-use crate::digest::Digest;
-use crate::reference;
-use crate::registry::Registry;
+use super::error::PushError;
+use super::placement::{self, Found, Placed};
+use super::targets::Targets;
+use crate::image::{BlobRef, BlobSource, File, Image, ImageError, Node};
+use crate::oci::Digest;
+use crate::registry::{Registry, RegistryError};
 use crate::report::{BlobReport, ChildReport, ImageReport, Outcome};
 
-/// Where one plan goes: repository → tags.
-pub type Targets = BTreeMap<String, Vec<String>>;
+/// What publishing needs besides the images.
+pub(super) struct Publisher<'a> {
+    pub registry: &'a Arc<Registry>,
+    /// Where streamed blobs went.
+    pub upload_repo: &'a str,
+    /// Where each streamed blob is (by pushed digest).
+    pub placed: &'a HashMap<Digest, Placed>,
+    pub locations: &'a Locations,
+}
 
-/// Decides every plan's repositories and tags, before anything is published.
-pub fn targets(
-    plans: &[Plan],
-    target: &Target,
-    extra_tags: &[String],
-) -> Result<Vec<Targets>, PushError> {
-    if let Target::Named { tag: Some(_), .. } = target
-        && plans.len() > 1
-    {
-        return Err(PushError::ReferenceAmbiguous { count: plans.len() });
-    }
-    let mut out = Vec::new();
-    for plan in plans {
-        let mut names = Vec::new();
-        for n in &plan.names {
-            names.push(
-                reference::parse_image_name(n).map_err(|_| invalid("archive image name", n))?,
-            );
-        }
-        for n in &plan.ref_names {
-            names.push(reference::parse_ref_name(n).map_err(|_| invalid("archive ref name", n))?);
-        }
-        let mut t: Targets = BTreeMap::new();
-        match target {
-            Target::Named { repository, tag } => {
-                let tags = t.entry(repository.clone()).or_default();
-                match tag {
-                    Some(tag) => tags.push(tag.clone()),
-                    None => tags.extend(names.iter().filter_map(|n| n.tag.clone())),
+impl Publisher<'_> {
+    /// Every blob the archive left out must already be in the upload repository.
+    pub(super) async fn check_absent_blobs(&self, images: &[Image]) -> Result<(), PushError> {
+        for image in images {
+            for b in blobs(&image.root) {
+                if let BlobSource::Registry { by } = &b.source
+                    && !self
+                        .registry
+                        .blob_exists(self.upload_repo, &b.digest)
+                        .await?
+                {
+                    return Err(ImageError::BlobMissing {
+                        digest: b.digest.to_string(),
+                        by: by.clone(),
+                    }
+                    .into());
                 }
             }
-            Target::FromArchive => {
-                // A bare ref name (a tag) applies to the repositories the other names give.
-                let repos: Vec<String> =
-                    names.iter().filter_map(|n| n.repository.clone()).collect();
-                for n in &names {
-                    match (&n.repository, &n.tag) {
-                        (Some(r), Some(tag)) => t.entry(r.clone()).or_default().push(tag.clone()),
-                        (Some(r), None) => {
-                            t.entry(r.clone()).or_default();
-                        }
-                        (None, Some(tag)) => {
-                            for r in &repos {
-                                t.entry(r.clone()).or_default().push(tag.clone());
-                            }
-                        }
-                        (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Publishes images; tags are written only after every image's manifests are in.
+    /// Returns the report of each image in each repository, and the bytes sent.
+    pub(super) async fn publish(
+        &self,
+        images: &[Image],
+        targets: &[Targets],
+    ) -> Result<(Vec<ImageReport>, u64), PushError> {
+        let mut sent = 0u64;
+        let mut outcomes: HashMap<(String, Digest), Outcome> = HashMap::new();
+        let mut reports = Vec::new();
+        for (image, t) in images.iter().zip(targets) {
+            for (repo, tags) in t {
+                let mut blob_reports = Vec::new();
+                for b in blobs(&image.root) {
+                    let key = (repo.clone(), b.digest.clone());
+                    let outcome = match outcomes.get(&key) {
+                        Some(o) => *o,
+                        None => self.ensure_blob(b, repo, &mut sent).await?,
+                    };
+                    outcomes.insert(key, outcome);
+                    if !blob_reports
+                        .iter()
+                        .any(|r: &BlobReport| r.digest == b.digest)
+                    {
+                        blob_reports.push(BlobReport {
+                            digest: b.digest.clone(),
+                            size: b.size,
+                            media_type: b.media_type.clone(),
+                            outcome,
+                        });
                     }
                 }
+                for b in &blob_reports {
+                    self.locations.put(b.digest.clone(), repo);
+                }
+                self.put_manifests(&image.root, repo, &mut sent).await?;
+                reports.push(report(image, repo, tags, blob_reports));
             }
         }
-        for tags in t.values_mut() {
-            tags.extend(extra_tags.iter().cloned());
-            tags.sort();
-            tags.dedup();
-        }
-        t.retain(|_, tags| !tags.is_empty());
-        if t.is_empty() {
-            return Err(PushError::ReferenceMissing {
-                image: plan.label.clone(),
-            });
-        }
-        out.push(t);
-    }
-    Ok(out)
-}
-
-fn invalid(what: &'static str, name: &str) -> PushError {
-    PushError::ReferenceInvalid {
-        what,
-        name: name.chars().take(300).collect(),
-    }
-}
-
-/// Publishes plans; tags are written only after every image's manifests are in.
-pub async fn publish(
-    registry: &Arc<Registry>,
-    plans: &[Plan],
-    targets: &[Targets],
-    upload_repo: &str,
-    locations: &Locations,
-) -> Result<(Vec<ImageReport>, u64), PushError> {
-    let mut sent = 0u64;
-    let mut outcomes: HashMap<(String, Digest), Outcome> = HashMap::new();
-    let mut reports = Vec::new();
-    for (plan, t) in plans.iter().zip(targets) {
-        for (repo, tags) in t {
-            let mut blobs = Vec::new();
-            let known = Known {
-                upload_repo,
-                locations,
-            };
-            ensure_node(
-                registry,
-                &plan.root,
-                repo,
-                &known,
-                &mut outcomes,
-                &mut blobs,
-                &mut sent,
-            )
-            .await?;
-            for b in &blobs {
-                locations.put(b.digest.clone(), repo);
-            }
-            put_manifests(registry, &plan.root, repo, &mut sent).await?;
-            reports.push(ImageReport {
-                repository: repo.clone(),
-                tags: tags.clone(),
-                digest: plan.root.digest.clone(),
-                media_type: plan.root.media_type.clone(),
-                manifest_rewritten: plan.root.rewritten,
-                manifests: plan
-                    .root
-                    .children
-                    .iter()
-                    .map(|c| ChildReport {
-                        digest: c.digest.clone(),
-                        media_type: c.media_type.clone(),
-                        platform: c.platform.clone(),
-                    })
-                    .collect(),
-                blobs,
-            });
-        }
-    }
-    for (plan, t) in plans.iter().zip(targets) {
-        for (repo, tags) in t {
-            for tag in tags {
-                registry
-                    .put_manifest(repo, tag, &plan.root.media_type, &plan.root.bytes)
-                    .await?;
-                sent += plan.root.bytes.len() as u64;
-            }
-        }
-    }
-    Ok((reports, sent))
-}
-
-/// Where blobs may already be: the upload (staging) repository, and wherever this process
-/// last saw them.
-struct Known<'a> {
-    upload_repo: &'a str,
-    locations: &'a Locations,
-}
-
-async fn ensure_node(
-    registry: &Arc<Registry>,
-    node: &Node,
-    repo: &str,
-    known: &Known<'_>,
-    outcomes: &mut HashMap<(String, Digest), Outcome>,
-    report: &mut Vec<BlobReport>,
-    sent: &mut u64,
-) -> Result<(), PushError> {
-    for child in &node.children {
-        Box::pin(ensure_node(
-            registry, child, repo, known, outcomes, report, sent,
-        ))
-        .await?;
-    }
-    for b in &node.blobs {
-        let key = (repo.to_string(), b.digest.clone());
-        let outcome = match outcomes.get(&key) {
-            Some(o) => *o,
-            None => {
-                let o = ensure_blob(registry, &b.digest, &b.source, repo, known, sent).await?;
-                outcomes.insert(key, o);
-                o
-            }
-        };
-        if !report.iter().any(|r| r.digest == b.digest) {
-            report.push(BlobReport {
-                digest: b.digest.clone(),
-                size: b.size,
-                media_type: b.media_type.clone(),
-                outcome,
-            });
-        }
-    }
-    Ok(())
-}
-
-async fn ensure_blob(
-    registry: &Arc<Registry>,
-    digest: &Digest,
-    source: &Source,
-    repo: &str,
-    known: &Known<'_>,
-    sent: &mut u64,
-) -> Result<Outcome, PushError> {
-    let upload_repo = known.upload_repo;
-    match source {
-        Source::Foreign => Ok(Outcome::Foreign),
-        Source::Archive(FileRec::Memory { bytes, .. }) => {
-            if registry.blob_exists(repo, digest).await? {
-                return Ok(Outcome::Exists);
-            }
-            if let Some(from) = known.locations.get(digest).filter(|f| f != repo) {
-                // A declined or failed mount only means the bytes go up after all.
-                if registry.mount(repo, digest, &from).await.unwrap_or(false) {
-                    return Ok(Outcome::Mounted);
+        for (image, t) in images.iter().zip(targets) {
+            for (repo, tags) in t {
+                for tag in tags {
+                    let root = &image.root;
+                    self.registry
+                        .put_manifest(repo, tag, &root.media_type, &root.bytes)
+                        .await?;
+                    sent += root.bytes.len() as u64;
                 }
             }
-            if registry.put_blob(repo, digest, bytes.clone()).await? {
-                *sent += bytes.len() as u64;
-                Ok(Outcome::Uploaded)
-            } else {
+        }
+        Ok((reports, sent))
+    }
+
+    /// Makes one blob present in `repo`; says how.
+    async fn ensure_blob(
+        &self,
+        b: &BlobRef,
+        repo: &str,
+        sent: &mut u64,
+    ) -> Result<Outcome, PushError> {
+        let streamed_here = |blob: &crate::image::StreamedBlob| {
+            self.placed
+                .get(&blob.pushed)
+                .filter(|p| p.repo == repo)
+                .cloned()
+        };
+        match &b.source {
+            BlobSource::Foreign => Ok(Outcome::Foreign),
+            BlobSource::Archive(File::Memory { bytes, .. }) => {
+                match placement::find(self.registry, self.locations, repo, &b.digest).await? {
+                    Found::Present(outcome) => return Ok(outcome),
+                    Found::Session(s) => s.cancel().await,
+                    Found::Absent => {}
+                }
+                if self
+                    .registry
+                    .put_blob(repo, &b.digest, bytes.clone())
+                    .await?
+                {
+                    *sent += bytes.len() as u64;
+                    return Ok(Outcome::Uploaded);
+                }
                 Ok(Outcome::Exists)
             }
-        }
-        Source::Archive(FileRec::Streamed(done)) if done.placed.repo() == repo => {
-            Ok(done.placed.outcome())
-        }
-        Source::Registry if upload_repo == repo => Ok(Outcome::Exists),
-        Source::Archive(FileRec::Streamed(_)) | Source::Registry => {
-            if registry.blob_exists(repo, digest).await? {
-                return Ok(Outcome::Exists);
+            BlobSource::Archive(File::Streamed(blob)) if streamed_here(blob).is_some() => {
+                Ok(streamed_here(blob).expect("checked").outcome)
             }
-            if registry.mount(repo, digest, upload_repo).await? {
-                let uploaded_here = matches!(source, Source::Archive(FileRec::Streamed(d)) if matches!(d.placed, Placed::Uploaded(_)));
-                return Ok(if uploaded_here {
-                    Outcome::Uploaded
-                } else {
-                    Outcome::Mounted
-                });
+            BlobSource::Registry { .. } if self.upload_repo == repo => Ok(Outcome::Exists),
+            BlobSource::Archive(File::Streamed(_)) | BlobSource::Registry { .. } => {
+                self.mount_from_upload_repo(b, repo).await
             }
-            Err(PushError::Registry(
-                crate::registry::RegistryError::Protocol {
-                    op: format!("mount {digest} from {upload_repo} into {repo}"),
-                    detail:
-                        "the registry declined the mount and the blob's bytes are gone; push again"
-                            .into(),
-                },
-            ))
+            BlobSource::Archive(File::Skipped) => Err(PushError::Internal {
+                detail: format!("skipped file used as blob {}", b.digest),
+            }),
         }
-        Source::Archive(FileRec::Skipped) => Err(PushError::Internal {
-            detail: format!("skipped file used as blob {digest}"),
-        }),
+    }
+
+    /// A blob in the upload (staging) repository, mounted into `repo`.
+    async fn mount_from_upload_repo(&self, b: &BlobRef, repo: &str) -> Result<Outcome, PushError> {
+        if self.registry.blob_exists(repo, &b.digest).await? {
+            return Ok(Outcome::Exists);
+        }
+        if self
+            .registry
+            .mount(repo, &b.digest, self.upload_repo)
+            .await?
+        {
+            let uploaded = matches!(&b.source, BlobSource::Archive(File::Streamed(s))
+                if self.placed.get(&s.pushed).is_some_and(|p| p.outcome == Outcome::Uploaded));
+            return Ok(if uploaded {
+                Outcome::Uploaded
+            } else {
+                Outcome::Mounted
+            });
+        }
+        Err(RegistryError::Protocol {
+            op: format!("mount {} from {} into {repo}", b.digest, self.upload_repo),
+            detail: "the registry declined the mount and the blob's bytes are gone; push again"
+                .into(),
+        }
+        .into())
+    }
+
+    async fn put_manifests(
+        &self,
+        node: &Node,
+        repo: &str,
+        sent: &mut u64,
+    ) -> Result<(), PushError> {
+        for child in &node.children {
+            Box::pin(self.put_manifests(child, repo, sent)).await?;
+        }
+        self.registry
+            .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
+            .await?;
+        *sent += node.bytes.len() as u64;
+        Ok(())
     }
 }
 
-async fn put_manifests(
-    registry: &Arc<Registry>,
-    node: &Node,
-    repo: &str,
-    sent: &mut u64,
-) -> Result<(), PushError> {
-    for child in &node.children {
-        Box::pin(put_manifests(registry, child, repo, sent)).await?;
-    }
-    registry
-        .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
-        .await?;
-    *sent += node.bytes.len() as u64;
-    Ok(())
+/// Every blob a tree references, children's first.
+fn blobs(node: &Node) -> Vec<&BlobRef> {
+    let mut out: Vec<&BlobRef> = node.children.iter().flat_map(blobs).collect();
+    out.extend(&node.blobs);
+    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan(names: &[&str], refs: &[&str]) -> Plan {
-        Plan {
-            label: "img".into(),
-            names: names.iter().map(|s| s.to_string()).collect(),
-            ref_names: refs.iter().map(|s| s.to_string()).collect(),
-            root: super::super::images::Node {
-                digest: Digest::sha256_of(b""),
-                media_type: String::new(),
-                bytes: bytes::Bytes::new(),
-                rewritten: false,
-                platform: None,
-                children: vec![],
-                blobs: vec![],
-            },
-        }
-    }
-
-    #[test]
-    fn naming_rules() {
-        let named = Target::Named {
-            repository: "team/app".into(),
-            tag: Some("1".into()),
-        };
-        let t = targets(
-            &[plan(&["docker.io/x/y:v1"], &[])],
-            &named,
-            &["extra".into()],
-        )
-        .unwrap();
-        assert_eq!(t[0]["team/app"], vec!["1", "extra"]);
-        assert!(matches!(
-            targets(&[plan(&[], &[]), plan(&[], &[])], &named, &[]),
-            Err(PushError::ReferenceAmbiguous { count: 2 })
-        ));
-        let repo_only = Target::Named {
-            repository: "team/app".into(),
-            tag: None,
-        };
-        let t = targets(&[plan(&["x/y:v1", "x/z:v2"], &[])], &repo_only, &[]).unwrap();
-        assert_eq!(t[0]["team/app"], vec!["v1", "v2"]);
-        assert!(matches!(
-            targets(&[plan(&[], &[])], &repo_only, &[]),
-            Err(PushError::ReferenceMissing { .. })
-        ));
-        let t = targets(
-            &[plan(&["docker.io/fixture/app:v1"], &["v1"])],
-            &Target::FromArchive,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(t[0]["fixture/app"], vec!["v1"]);
-        assert!(matches!(
-            targets(&[plan(&[], &["v1"])], &Target::FromArchive, &[]),
-            Err(PushError::ReferenceMissing { .. })
-        ));
-        assert!(matches!(
-            targets(&[plan(&["Bad:x"], &[])], &Target::FromArchive, &[]),
-            Err(PushError::ReferenceInvalid { .. })
-        ));
+fn report(image: &Image, repo: &str, tags: &[String], blobs: Vec<BlobReport>) -> ImageReport {
+    let root = &image.root;
+    ImageReport {
+        repository: repo.to_string(),
+        tags: tags.to_vec(),
+        digest: root.digest.clone(),
+        media_type: root.media_type.clone(),
+        manifest_rewritten: root.rewritten,
+        manifests: root
+            .children
+            .iter()
+            .map(|c| ChildReport {
+                digest: c.digest.clone(),
+                media_type: c.media_type.clone(),
+                platform: c.platform.clone(),
+            })
+            .collect(),
+        blobs,
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use super::RegistryError;
-use crate::config::Credentials;
+use super::credentials::Credentials;
 
 /// What the registry asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,41 +167,12 @@ impl Auth {
         scopes: &[String],
     ) -> Result<Token, RegistryError> {
         let op = format!("token request to {realm}");
-        let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Protocol {
-            op: op.clone(),
-            detail: format!("bad realm: {e}"),
-        })?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            for s in scopes {
-                q.append_pair("scope", s);
-            }
-        }
-        let mut req = match &self.credentials {
-            // docker's identity token is an OAuth2 refresh token: POST it to the realm.
-            Credentials::IdentityToken(token) => {
-                let mut form = url::form_urlencoded::Serializer::new(String::new());
-                form.append_pair("grant_type", "refresh_token")
-                    .append_pair("refresh_token", &token.0)
-                    .append_pair("client_id", "hoist")
-                    .append_pair("scope", &scopes.join(" "));
-                if let Some(s) = service {
-                    form.append_pair("service", s);
-                }
-                let mut post_url = url.clone();
-                post_url.set_query(None);
-                http.post(post_url)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(form.finish())
-            }
-            _ => http.get(url),
-        };
+        let mut req = self
+            .token_request(http, realm, service, scopes)
+            .map_err(|detail| RegistryError::Protocol {
+                op: op.clone(),
+                detail,
+            })?;
         if let Some(b) = self.basic() {
             req = req.header(reqwest::header::AUTHORIZATION, b);
         }
@@ -224,31 +195,71 @@ impl Auth {
                 detail,
             });
         }
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let a: Answer = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-            op: op.clone(),
-            detail: format!("token answer is not JSON: {e}"),
-        })?;
-        let value = a
-            .token
-            .or(a.access_token)
-            .ok_or_else(|| RegistryError::Protocol {
-                op: op.clone(),
-                detail: "token answer has no token".into(),
-            })?;
-        // The spec: default 60 s, and never trust less than 60 s.
-        let lifetime = Duration::from_secs(a.expires_in.unwrap_or(60).max(60));
-        Ok(Token {
-            value,
-            expires: Instant::now() + lifetime,
-            lifetime,
-        })
+        read_token(&body).map_err(|detail| RegistryError::Protocol { op, detail })
     }
+
+    /// GET realm?service&scope, or for docker's identity token (an OAuth2 refresh token) a
+    /// form POST to the realm.
+    fn token_request(
+        &self,
+        http: &reqwest::Client,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let mut url = url::Url::parse(realm).map_err(|e| format!("bad realm: {e}"))?;
+        if let Credentials::IdentityToken(token) = &self.credentials {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", &token.0)
+                .append_pair("client_id", "hoist")
+                .append_pair("scope", &scopes.join(" "));
+            if let Some(s) = service {
+                form.append_pair("service", s);
+            }
+            url.set_query(None);
+            return Ok(http
+                .post(url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form.finish()));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        Ok(http.get(url))
+    }
+}
+
+/// The token in a token endpoint's answer, with its lifetime.
+fn read_token(body: &[u8]) -> Result<Token, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let a: Answer =
+        serde_json::from_slice(body).map_err(|e| format!("token answer is not JSON: {e}"))?;
+    let value = a
+        .token
+        .or(a.access_token)
+        .ok_or("token answer has no token")?;
+    // The spec: default 60 s, and never trust less than 60 s.
+    let lifetime = Duration::from_secs(a.expires_in.unwrap_or(60).max(60));
+    Ok(Token {
+        value,
+        expires: Instant::now() + lifetime,
+        lifetime,
+    })
 }
 
 #[cfg(test)]

@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
 use super::RegistryError;
 use super::auth::Auth;
-use super::error::describe_body;
-use crate::config::Config;
-use crate::digest::Digest;
+use super::credentials::Credentials;
+use super::error::{backoff, retry_after, status_error, transport_error};
+use crate::oci::Digest;
 
 pub(super) const OCTET: &str = "application/octet-stream";
 const MANIFEST_MAX: usize = 4 << 20;
@@ -44,37 +44,72 @@ pub enum Started {
     Session(Upload),
 }
 
+/// Everything the client is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub url: Url,
+    pub credentials: Credentials,
+    /// Extra CA certificates (PEM) to trust beside the system roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Verify the registry's TLS certificate (off only by explicit, logged opt-in).
+    pub tls_verify: bool,
+    /// Other hosts an upload Location may point to: https only, never sent credentials.
+    pub upload_hosts: Vec<String>,
+    pub connect_timeout: Duration,
+    /// How long a request may make no progress.
+    pub idle_timeout: Duration,
+    pub retries: u32,
+    /// 0: one streamed PATCH per blob; otherwise fixed-size Content-Range chunks.
+    pub chunk_bytes: u64,
+    /// Declare Content-Length on a streamed PATCH of known size.
+    pub patch_content_length: bool,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("reading registry_ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("setting up the registry client: {0}")]
+    Tls(#[from] reqwest::Error),
+}
+
 impl Registry {
-    pub fn new(config: &Config) -> anyhow::Result<Registry> {
+    pub fn new(settings: Settings) -> Result<Registry, SetupError> {
         let mut builder = reqwest::Client::builder();
-        if let Some(ca) = &config.registry_ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| anyhow::anyhow!("reading {}: {e}", ca.display()))?;
+        if let Some(ca) = &settings.ca_file {
+            let pem = std::fs::read(ca).map_err(|source| SetupError::CaFile {
+                path: ca.display().to_string(),
+                source,
+            })?;
             for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if !config.registry_tls_verify {
-            tracing::warn!(registry = %config.registry, "TLS verification of the registry is OFF (registry_tls_verify = false)");
+        if !settings.tls_verify {
+            tracing::warn!(registry = %settings.url, "TLS verification of the registry is OFF (registry_tls_verify = false)");
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
         let http = builder
             // No client-wide read timeout: reqwest's runs from send to response, which would
             // kill a long streamed PATCH that is still moving. Body-less requests get a
-            // timeout in `send`; a PATCH is watched for progress by the blob job.
-            .connect_timeout(config.connect_timeout)
+            // timeout in `send`; a PATCH is watched for progress by its session.
+            .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Registry {
             http,
-            base: config.registry.clone(),
-            auth: Auth::new(config.credentials.clone()),
-            retries: config.retries,
-            idle: config.idle_timeout,
-            chunk_size: config.upload_chunk_bytes,
-            content_length: config.patch_content_length,
-            upload_hosts: config.registry_upload_hosts.clone(),
+            base: settings.url,
+            auth: Auth::new(settings.credentials),
+            retries: settings.retries,
+            idle: settings.idle_timeout,
+            chunk_size: settings.chunk_bytes,
+            content_length: settings.patch_content_length,
+            upload_hosts: settings.upload_hosts,
         })
     }
 
@@ -286,97 +321,24 @@ impl Registry {
     }
 }
 
-pub(super) fn backoff(attempt: u32) -> Duration {
-    let base = 200u64 << attempt.min(6);
-    Duration::from_millis(base + fastrand::u64(0..=base / 2)).min(Duration::from_secs(30))
-}
-
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let secs: u64 = resp
-        .headers()
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(60)))
-}
-
-pub(super) fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryError {
-    if e.is_timeout() {
-        return RegistryError::Timeout {
-            op: op.into(),
-            secs: idle.as_secs(),
-        };
-    }
-    // Upload URLs carry signed state (`_state=`): keep them out of messages.
-    let mut detail = e.to_string();
-    if let Some(url) = e.url() {
-        detail = detail.replace(url.as_str(), url.path());
-    }
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        detail = format!("{detail}: {s}");
-        src = s.source();
-    }
-    if e.is_connect() {
-        RegistryError::Unreachable {
-            op: op.into(),
-            detail,
-        }
-    } else {
-        RegistryError::Protocol {
-            op: op.into(),
-            detail,
-        }
-    }
-}
-
-pub(super) async fn status_error(op: &str, resp: Response) -> RegistryError {
-    let status = resp.status().as_u16();
-    let body = read_capped(resp, 64 << 10).await;
-    let (code, detail) = describe_body(&body);
-    match status {
-        401 => RegistryError::Unauthorized {
-            op: op.into(),
-            detail,
-        },
-        403 => RegistryError::Denied {
-            op: op.into(),
-            detail,
-        },
-        _ => RegistryError::Status {
-            op: op.into(),
-            status,
-            code,
-            detail,
-        },
-    }
-}
-
-async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]);
-        if out.len() >= cap {
-            break;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn registry(upload_hosts: &[&str]) -> Registry {
-        let raw = crate::config::RawConfig {
-            registry: "https://registry.example:5000".into(),
-            registry_upload_hosts: upload_hosts.iter().map(|s| s.to_string()).collect(),
-            ..crate::config::RawConfig::default()
-        };
-        Registry::new(&raw.validate().unwrap()).unwrap()
+        Registry::new(Settings {
+            url: Url::parse("https://registry.example:5000").unwrap(),
+            credentials: Credentials::Anonymous,
+            ca_file: None,
+            tls_verify: true,
+            upload_hosts: upload_hosts.iter().map(|s| s.to_string()).collect(),
+            connect_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            retries: 0,
+            chunk_bytes: 0,
+            patch_content_length: false,
+        })
+        .unwrap()
     }
 
     #[test]

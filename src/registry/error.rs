@@ -1,8 +1,13 @@
 //! What can go wrong talking to the backend registry. All of it is the registry's side (or
 //! the network's), so it maps to 502/503/504, never to a client error.
 
+use std::time::Duration;
+
+use reqwest::Response;
+use reqwest::header::RETRY_AFTER;
+
 /// A failed registry operation; `op` says which request (`HEAD blob sha256:… in team/app`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
     #[error("registry refused hoist's credentials for {op}: {detail}")]
     Unauthorized { op: String, detail: String },
@@ -22,9 +27,9 @@ pub enum RegistryError {
     #[error("registry broke the protocol during {op}: {detail}")]
     Protocol { op: String, detail: String },
     #[error(
-        "upload of {digest} failed after its bytes were sent ({detail}); the push can be retried and will skip what was committed"
+        "upload of archive entry {entry:?} failed after its bytes were sent ({detail}); the push can be retried and will skip what was committed"
     )]
-    StreamFailed { digest: String, detail: String },
+    StreamFailed { entry: String, detail: String },
 }
 
 impl RegistryError {
@@ -60,6 +65,86 @@ impl RegistryError {
             _ => false,
         }
     }
+}
+
+pub(super) fn backoff(attempt: u32) -> Duration {
+    let base = 200u64 << attempt.min(6);
+    Duration::from_millis(base + fastrand::u64(0..=base / 2)).min(Duration::from_secs(30))
+}
+
+pub(super) fn retry_after(resp: &Response) -> Option<Duration> {
+    let secs: u64 = resp
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(60)))
+}
+
+pub(super) fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryError {
+    if e.is_timeout() {
+        return RegistryError::Timeout {
+            op: op.into(),
+            secs: idle.as_secs(),
+        };
+    }
+    // Upload URLs carry signed state (`_state=`): keep them out of messages.
+    let mut detail = e.to_string();
+    if let Some(url) = e.url() {
+        detail = detail.replace(url.as_str(), url.path());
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    if e.is_connect() {
+        RegistryError::Unreachable {
+            op: op.into(),
+            detail,
+        }
+    } else {
+        RegistryError::Protocol {
+            op: op.into(),
+            detail,
+        }
+    }
+}
+
+pub(super) async fn status_error(op: &str, resp: Response) -> RegistryError {
+    let status = resp.status().as_u16();
+    let body = read_capped(resp, 64 << 10).await;
+    let (code, detail) = describe_body(&body);
+    match status {
+        401 => RegistryError::Unauthorized {
+            op: op.into(),
+            detail,
+        },
+        403 => RegistryError::Denied {
+            op: op.into(),
+            detail,
+        },
+        _ => RegistryError::Status {
+            op: op.into(),
+            status,
+            code,
+            detail,
+        },
+    }
+}
+
+async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]);
+        if out.len() >= cap {
+            break;
+        }
+    }
+    out
 }
 
 /// The registry's error envelope `{"errors":[{"code","message","detail"}]}`, or a short

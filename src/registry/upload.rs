@@ -1,6 +1,7 @@
 //! Blob uploads: POST (with or without a mount), one streamed PATCH or fixed-size chunks,
 //! PUT `?digest=`, and cancelling a session.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,8 +9,10 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 
 use super::RegistryError;
-use super::client::{OCTET, Registry, Started, Upload, backoff, status_error, transport_error};
-use crate::digest::Digest;
+use super::client::{OCTET, Registry, Started, Upload};
+use super::error::{backoff, status_error, transport_error};
+use super::session::Session;
+use crate::oci::Digest;
 
 impl Registry {
     /// Opens an upload session, or mounts `digest` from `from` when given (a 202 answer to a
@@ -205,7 +208,7 @@ impl Registry {
     /// Uploads a blob held in memory (configs, small JSON), skipping it when present. The whole
     /// upload is retried from a fresh POST, since its bytes are at hand.
     pub async fn put_blob(
-        &self,
+        self: &Arc<Self>,
         repo: &str,
         digest: &Digest,
         bytes: Bytes,
@@ -216,21 +219,14 @@ impl Registry {
         let mut attempt = 0;
         loop {
             let result = async {
-                let Started::Session(s) = self.start_upload(repo, None).await? else {
-                    unreachable!("no mount requested")
-                };
-                let len = bytes.len() as u64;
-                let s2 = match self
-                    .patch_stream(&s, reqwest::Body::from(bytes.clone()), Some(len))
-                    .await
-                {
-                    Ok(s2) => s2,
-                    Err(e) => {
-                        self.cancel(&s).await;
-                        return Err(e);
-                    }
-                };
-                self.finish_upload(&s2, digest).await
+                let mut session = Session::open(self, repo).await?;
+                let len = Some(bytes.len() as u64);
+                let body = futures_util::stream::iter([Ok(bytes.clone())]);
+                if let Err(e) = session.send(body, len, Default::default()).await {
+                    session.cancel().await;
+                    return Err(e);
+                }
+                session.commit(digest).await
             }
             .await;
             match result {
@@ -239,6 +235,46 @@ impl Registry {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other.map(|()| true),
+            }
+        }
+    }
+
+    /// Chunked mode: gathers `chunk_size` bytes (at least the registry's minimum, capped at
+    /// 256 MiB whatever it asks) per PATCH, tracking the offset itself, never trusting
+    /// `Range` alone.
+    pub async fn patch_chunks(
+        &self,
+        session: &Upload,
+        body: impl futures_util::Stream<Item = std::io::Result<Bytes>>,
+    ) -> Result<Upload, RegistryError> {
+        use futures_util::StreamExt;
+        let size = self.chunk_size().max(session.min_chunk).min(256 << 20) as usize;
+        let mut session = session.clone();
+        let mut offset = 0u64;
+        let mut buf = bytes::BytesMut::with_capacity(size);
+        tokio::pin!(body);
+        loop {
+            let end = match body.next().await {
+                Some(Ok(b)) => {
+                    buf.extend_from_slice(&b);
+                    false
+                }
+                Some(Err(e)) => {
+                    return Err(RegistryError::Protocol {
+                        op: "chunked upload".into(),
+                        detail: e.to_string(),
+                    });
+                }
+                None => true,
+            };
+            while buf.len() >= size || (end && !buf.is_empty()) {
+                let chunk = buf.split_to(buf.len().min(size)).freeze();
+                let n = chunk.len() as u64;
+                session = self.patch_chunk(&session, chunk, offset).await?;
+                offset += n;
+            }
+            if end {
+                return Ok(session);
             }
         }
     }

@@ -1,25 +1,14 @@
-//! The metadata formats inside image archives: docker `manifest.json`, OCI `index.json`,
-//! manifests, indexes and image configs. Raw bytes are always kept beside the parsed form, so
-//! a manifest can be pushed byte-exact and its digest kept.
+//! The documents of an image: docker `manifest.json`, OCI `index.json`, manifests, indexes
+//! and image configs. Callers keep the raw bytes beside the parsed form, so a manifest can be
+//! pushed byte-exact and its digest kept.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::digest::Digest;
-
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+use super::Digest;
+use super::media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 /// One image in a docker `manifest.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -214,18 +203,6 @@ impl<'de> Visitor<'de> for NoDuplicates {
     }
 }
 
-/// Whether bytes look like JSON (an object), for classifying blobs as they stream by.
-pub fn looks_like_json(head: &[u8]) -> bool {
-    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
-
-/// Whether bytes look like the start of a tar stream (ustar magic, or a zero block as an
-/// empty layer starts).
-pub fn looks_like_tar(head: &[u8]) -> bool {
-    (head.len() >= 263 && &head[257..262] == b"ustar")
-        || (head.len() >= 512 && head[..512].iter().all(|&b| b == 0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,17 +225,5 @@ mod tests {
             Ok(Document::Manifest { .. })
         ));
         assert!(Document::parse(d, Some(DOCKER_MANIFEST)).is_err());
-    }
-
-    #[test]
-    fn sniffing() {
-        assert!(looks_like_json(b"  \n{\"a\":1}"));
-        assert!(!looks_like_json(b"[1]"));
-        let mut tar = vec![0u8; 512];
-        assert!(looks_like_tar(&tar));
-        tar[0] = b'a';
-        assert!(!looks_like_tar(&tar));
-        tar[257..262].copy_from_slice(b"ustar");
-        assert!(looks_like_tar(&tar));
     }
 }
