@@ -1,13 +1,18 @@
-//! Configuration in two phases: a raw serde struct merged from defaults, the TOML file, the
-//! command-line flags and `HOIST_*` environment variables (in that order, later wins), then
-//! `validate()` into the typed `Config` the rest of the program uses.
+//! Configuration in two phases: a raw serde struct merged from defaults, the TOML file,
+//! `HOIST_*` environment variables and the command-line flags (in that order, later wins:
+//! a flag typed on the command line beats the environment a container image sets), then
+//! `validate()` into the typed `Config` the rest of the program uses. Errors name the key and
+//! where its value came from (the file's absolute path, the environment variable, the flag).
+
+mod server;
+mod source;
+
+pub use server::LogFormat;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -21,12 +26,20 @@ use crate::secret::Secret;
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     Missing(String),
-    #[error(transparent)]
-    Load(#[from] Box<figment::Error>),
+    /// What figment found wrong, each problem with its key and source (not `#[from]`: the
+    /// raw figment text would repeat it less clearly as a cause).
+    #[error("{}", source::describe(.0))]
+    Load(Box<figment::Error>),
     #[error("{key}: {detail}")]
     Invalid { key: &'static str, detail: String },
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// An invalid value, with where it came from (`config file /etc/hoist/hoist.toml`).
+    #[error("{origin}: {error}")]
+    From {
+        origin: String,
+        error: Box<ConfigError>,
+    },
 }
 
 fn invalid(key: &'static str, detail: impl std::fmt::Display) -> ConfigError {
@@ -41,6 +54,20 @@ fn invalid(key: &'static str, detail: impl std::fmt::Display) -> ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub listen: String,
+    /// /metrics, /healthz and /readyz on a listener of their own; "" = on `listen`.
+    pub admin_listen: String,
+    pub log_format: LogFormat,
+    /// Pushes in flight at shutdown get this long; then they are cancelled.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// A request head must arrive within this (slowloris, idle keep-alive).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Open client connections on `listen`; past it new ones wait to be accepted.
+    pub max_connections: usize,
+    /// How often /readyz's answer is refreshed from the registry (`GET /v2/`).
+    #[serde(with = "humantime_serde")]
+    pub readiness_interval: Duration,
     pub registry: String,
     pub registry_username: String,
     pub registry_password: Secret,
@@ -79,6 +106,12 @@ impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: String::new(),
+            log_format: LogFormat::Text,
+            drain_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            readiness_interval: Duration::from_secs(5),
             registry: "http://127.0.0.1:5000".into(),
             registry_username: String::new(),
             registry_password: Secret::default(),
@@ -106,7 +139,7 @@ impl Default for RawConfig {
     }
 }
 
-/// Overrides given on the command line (flags beat the file, env beats flags).
+/// Overrides given on the command line (flags beat the environment, which beats the file).
 #[derive(Debug, Default, Serialize)]
 pub struct Flags {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,6 +154,13 @@ pub struct Flags {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The server's own keys, as in `RawConfig` (see `http::serve` for what they bound).
+    pub admin_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub drain_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub readiness_interval: Duration,
     pub registry: Url,
     pub credentials: Credentials,
     pub registry_ca_file: Option<std::path::PathBuf>,
@@ -153,21 +193,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults ← file ← flags ← `HOIST_*` env (`__` separates nesting: `HOIST_LIMITS__ENTRIES`).
+    /// Defaults ← file ← `HOIST_*` env (`__` separates nesting: `HOIST_LIMITS__ENTRIES`) ←
+    /// flags.
     pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Config, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
-        if let Some(file) = file {
-            if !file.exists() {
-                return Err(ConfigError::Missing(file.display().to_string()));
-            }
-            fig = fig.merge(Toml::file(file));
-        }
-        let raw: RawConfig = fig
-            .merge(Serialized::defaults(flags))
-            .merge(Env::prefixed("HOIST_").split("__"))
-            .extract()
-            .map_err(Box::new)?;
-        raw.validate()
+        Ok(source::load(file, flags)?.1)
+    }
+
+    /// The effective configuration as TOML, secrets redacted, each value that is not a
+    /// default followed by where it came from (for `hoist config`).
+    pub fn effective(file: Option<&Path>, flags: &Flags) -> Result<String, ConfigError> {
+        let (fig, config) = source::load(file, flags)?;
+        let raw: RawConfig = fig.extract().map_err(Box::new)?;
+        Ok(source::render(&raw, &fig, &config))
     }
 
     /// What the registry client is configured with.
@@ -194,11 +231,19 @@ impl RawConfig {
             .listen
             .parse()
             .map_err(|e| invalid("listen", format!("{:?}: {e}", self.listen)))?;
+        let admin_listen = self.admin_listen(listen)?;
         let registry = self.registry_url()?;
         let credentials = self.credentials(&registry)?;
+        self.check_server()?;
         self.check_numbers()?;
         Ok(Config {
             listen,
+            admin_listen,
+            log_format: self.log_format,
+            drain_timeout: self.drain_timeout,
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            readiness_interval: self.readiness_interval,
             registry,
             credentials,
             registry_ca_file: Some(self.registry_ca_file)
@@ -232,6 +277,13 @@ impl RawConfig {
             return Err(invalid(
                 "registry",
                 format!("must be an http(s) URL, not {:?}", self.registry),
+            ));
+        }
+        // The URL is logged at start and named in errors: a password in it would leak.
+        if !registry.username().is_empty() || registry.password().is_some() {
+            return Err(invalid(
+                "registry",
+                "holds credentials: use registry_username and registry_password (or HOIST_REGISTRY_PASSWORD) instead",
             ));
         }
         let loopback = match registry.host() {
@@ -308,6 +360,8 @@ impl RawConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use figment::Figment;
+    use figment::providers::{Format, Serialized, Toml};
 
     #[test]
     fn defaults_validate() {
