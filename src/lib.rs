@@ -38,6 +38,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: std::time::Duration,
 ) -> std::io::Result<()> {
+    telemetry::install();
+    let upkeep = tokio::spawn(telemetry::upkeep());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, http::app(state))
         .with_graceful_shutdown(async move {
@@ -54,11 +56,13 @@ pub async fn run(
         "shutting down; draining pushes in flight"
     );
     let _ = stop_tx.send(());
-    match tokio::time::timeout(drain, server).await {
+    let result = match tokio::time::timeout(drain, server).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!("drain deadline passed; stopping with pushes in flight");
             Ok(())
         }
-    }
+    };
+    upkeep.abort();
+    result
 }

@@ -369,7 +369,10 @@ fn metrics_count_pushes_and_rejections_by_code() {
         415
     );
     let text = run(Command::new("curl").args(["-sf", &format!("{}/metrics", hoist.url)])).unwrap();
-    assert!(text.contains("hoist_pushes_total 1"), "{text}");
+    assert!(
+        text.contains("hoist_pushes_total{outcome=\"success\"} 1"),
+        "{text}"
+    );
     assert!(
         text.contains("hoist_push_errors_total{code=\"UNSUPPORTED_FORMAT\"} 1"),
         "{text}"

@@ -42,7 +42,7 @@ pub fn app(state: AppState) -> Router {
                         axum::http::header::CONTENT_TYPE,
                         "text/plain; version=0.0.4",
                     )],
-                    crate::telemetry::metrics().render(),
+                    crate::telemetry::render(),
                 )
             }),
         )

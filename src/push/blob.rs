@@ -58,10 +58,10 @@ pub(super) fn start(
     tokio::task::JoinHandle<Result<Finished, PushError>>,
 ) {
     let (raw_tx, raw_rx) = mpsc::channel::<Bytes>(4);
-    let handle = tokio::spawn(async move {
+    let handle = tokio::spawn(crate::telemetry::scoped(async move {
         let _permit = permit;
         run(registry, job, raw_rx, cancel).await
-    });
+    }));
     (raw_tx, handle)
 }
 

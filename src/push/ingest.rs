@@ -92,6 +92,7 @@ fn record(
         detail: format!("blob job failed: {e}"),
     })??;
     out.bytes_sent += done.bytes_sent;
+    crate::telemetry::blob_placed(&done.placed.outcome);
     out.placed.insert(done.blob.pushed.clone(), done.placed);
     let path = done.blob.path.clone();
     out.archive.files.insert(path, File::Streamed(done.blob));

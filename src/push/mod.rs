@@ -64,7 +64,9 @@ impl Pusher {
         let counters = Arc::new(Counters::default());
         let this = self.clone();
         let seen = counters.clone();
-        let task = tokio::spawn(async move { this.run(request, rx, seen).await });
+        let task = tokio::spawn(crate::telemetry::scoped(async move {
+            this.run(request, rx, seen).await
+        }));
         let limits = BodyLimits {
             max_bytes: self.config.limits.request_bytes,
             idle: self.config.client_idle_timeout,

@@ -176,9 +176,11 @@ impl Auth {
         if let Some(b) = self.basic() {
             req = req.header(reqwest::header::AUTHORIZATION, b);
         }
-        let resp = req.send().await.map_err(|e| RegistryError::Unreachable {
-            op: op.clone(),
-            detail: e.to_string(),
+        let resp = super::observe::sent(&op, req.send()).await.map_err(|e| {
+            RegistryError::Unreachable {
+                op: op.clone(),
+                detail: e.to_string(),
+            }
         })?;
         let status = resp.status();
         let body = resp.bytes().await.unwrap_or_default();

@@ -159,7 +159,7 @@ impl Registry {
             {
                 req = req.header(AUTHORIZATION, h);
             }
-            let result = tokio::time::timeout(self.idle, req.send()).await;
+            let result = super::observe::timed(op, self.idle, req.send()).await;
             let err = match result {
                 Err(_) => RegistryError::Timeout {
                     op: op.into(),

@@ -6,6 +6,7 @@ mod auth;
 mod client;
 pub mod credentials;
 mod error;
+mod observe;
 mod session;
 mod stall;
 mod upload;

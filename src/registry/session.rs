@@ -60,12 +60,14 @@ impl Session {
         let upload = self.current().clone();
         let sent = Arc::new(AtomicU64::new(0));
         let counted = sent.clone();
+        let meter = crate::telemetry::SentMeter::current();
         let pulls = progress.clone();
         let ended = progress.clone();
         let body = body
             .inspect(move |r| {
                 if let Ok(b) = r {
                     counted.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    meter.add(b.len());
                 }
                 pulls.pulled();
             })

@@ -99,8 +99,7 @@ impl Registry {
         {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req
-            .send()
+        let resp = super::observe::sent(&op, req.send())
             .await
             .map_err(|e| transport_error(&op, &e, self.idle))?;
         self.next_session(&op, session, resp).await
