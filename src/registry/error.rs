@@ -91,10 +91,12 @@ pub(super) fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> R
             secs: idle.as_secs(),
         };
     }
-    // Upload URLs carry signed state (`_state=`): keep them out of messages.
+    // Upload URLs carry signed state (`_state=`): keep them out of messages, but name the
+    // host, so "registry down" says which registry.
     let mut detail = e.to_string();
     if let Some(url) = e.url() {
-        detail = detail.replace(url.as_str(), url.path());
+        let shown = format!("{}{}", url.origin().ascii_serialization(), url.path());
+        detail = detail.replace(url.as_str(), &shown);
     }
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
