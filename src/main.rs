@@ -1,11 +1,11 @@
-//! The `hoist` command: `serve` runs the gateway, `push` runs the same pipeline on a file.
+//! The `hoist` command: `serve` runs the gateway, `push` runs the same pipeline on a file,
+//! `config` prints the effective configuration.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use hoist::archive::input::CHUNK;
 use hoist::codec::LayerCompression;
 use hoist::config::{Config, Flags};
@@ -14,101 +14,136 @@ use hoist::config::{Config, Flags};
 #[command(
     name = "hoist",
     version,
-    about = "Stream container image archives into an OCI registry"
+    about = "Stream container image archives into an OCI registry",
+    after_help = "Configuration: defaults < --config FILE < HOIST_* environment variables < flags.\n\
+                  `hoist config` prints the result."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the configuration comes from; shared by every subcommand.
+#[derive(Args)]
+struct Sources {
+    /// TOML config file (every key and its default: config/hoist.toml). HOIST_* environment
+    /// variables override it, and flags override both.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Backend registry URL (default http://127.0.0.1:5000; env HOIST_REGISTRY).
+    #[arg(long, value_name = "URL")]
+    registry: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP gateway.
     Serve {
-        /// TOML config file (see config/hoist.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Address to listen on (default 127.0.0.1:8080; port 0 picks one).
-        #[arg(long)]
+        #[command(flatten)]
+        sources: Sources,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks one; env HOIST_LISTEN).
+        #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
-        /// Backend registry URL (default http://127.0.0.1:5000).
-        #[arg(long)]
-        registry: Option<String>,
     },
-    /// Push one archive file (or `-` for stdin) without the server.
+    /// Push one image archive without the server: the same pipeline, the same JSON report.
+    #[command(
+        after_help = "Examples:\n  hoist push app.tar.gz team/app:1.0 --registry https://registry.example\n  \
+                      docker save app:1 | hoist push - team/app:1\n  \
+                      hoist push images.tar            # names from the archive (RepoTags, ref.name)\n\n\
+                      Exits 0 and prints the report (JSON) on success; exits 1 and prints\n\
+                      {\"error\": {\"code\", \"message\"}} on stderr on failure."
+    )]
     Push {
+        /// The archive: docker save, podman/skopeo docker-archive or oci-archive, optionally
+        /// gzip/zstd/xz/bzip2-compressed; `-` reads it from stdin.
+        #[arg(value_name = "FILE")]
         file: String,
-        /// REPOSITORY[:TAG]; leave out to use the names in the archive.
+        /// Where to push: REPOSITORY[:TAG]. Optional: without it every image is pushed under
+        /// the names the archive gives it; without :TAG, under the archive's tags.
+        #[arg(value_name = "REPOSITORY[:TAG]")]
         reference: Option<String>,
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        registry: Option<String>,
-        /// Extra tags.
-        #[arg(long = "tag")]
+        #[command(flatten)]
+        sources: Sources,
+        /// An extra tag (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
-        /// gzip, zstd or keep.
-        #[arg(long)]
+        /// What to do with uncompressed layers: gzip (default), zstd or keep.
+        #[arg(long, value_name = "HOW")]
         layer_compression: Option<LayerCompression>,
+    },
+    /// Print the effective configuration (secrets redacted) and where each value came from.
+    Config {
+        #[command(flatten)]
+        sources: Sources,
+        /// Address to listen on, as `serve --listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
     },
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "hoist=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve {
-            config,
-            listen,
-            registry,
-        } => {
-            let flags = Flags {
-                listen,
-                registry,
-                layer_compression: None,
-            };
-            let config = Config::load(config.as_deref(), &flags)?;
+        Command::Serve { sources, listen } => {
+            let config = load(&sources, listen, None)?;
+            hoist::telemetry::init_logs(config.log_format);
             runtime.block_on(serve(config))
         }
         Command::Push {
             file,
             reference,
-            config,
-            registry,
+            sources,
             tags,
             layer_compression,
         } => {
-            let flags = Flags {
-                listen: None,
-                registry,
-                layer_compression,
-            };
-            let config = Config::load(config.as_deref(), &flags)?;
+            let config = load(&sources, None, layer_compression)?;
+            hoist::telemetry::init_logs(config.log_format);
             let code = runtime.block_on(push(config, file, reference, tags))?;
             std::process::exit(code);
         }
+        Command::Config { sources, listen } => {
+            let flags = flags(&sources, listen, None);
+            print!("{}", Config::effective(sources.config.as_deref(), &flags)?);
+            Ok(())
+        }
     }
+}
+
+fn flags(sources: &Sources, listen: Option<String>, lc: Option<LayerCompression>) -> Flags {
+    Flags {
+        listen,
+        registry: sources.registry.clone(),
+        layer_compression: lc,
+    }
+}
+
+fn load(
+    sources: &Sources,
+    listen: Option<String>,
+    lc: Option<LayerCompression>,
+) -> anyhow::Result<Config> {
+    let flags = flags(sources, listen, lc);
+    Ok(Config::load(sources.config.as_deref(), &flags)?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        .with_context(|| format!("binding listen = {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, registry = %config.registry, "hoist serving");
+    tracing::info!(
+        %addr,
+        registry = %config.registry,
+        log_format = ?config.log_format,
+        "hoist serving"
+    );
+    let drain = config.drain_timeout;
     let state = hoist::state(config)?;
     println!("hoist listening on http://{addr}");
-    Ok(hoist::run(listener, state, shutdown_signal(), Duration::from_secs(30)).await?)
+    Ok(hoist::run(listener, state, shutdown_signal(), drain).await?)
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,7 @@
 //! responses. The only module that knows axum.
 
 mod error;
+mod observe;
 mod page;
 mod upload;
 
@@ -9,11 +10,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{MethodFilter, get, on};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
@@ -38,10 +38,7 @@ pub fn app(state: AppState) -> Router {
             "/metrics",
             get(|| async {
                 (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4",
-                    )],
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                     crate::telemetry::render(),
                 )
             }),
@@ -52,7 +49,7 @@ pub fn app(state: AppState) -> Router {
         // The body is streamed, never buffered: the buffering extractors' cap does not apply,
         // limits.request_bytes does.
         .layer(DefaultBodyLimit::disable())
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state);
     if let Some(cors) = cors {
         router = router.layer(cors);
@@ -73,6 +70,14 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::PUT, Method::POST])
-            .allow_headers([axum::http::header::CONTENT_TYPE]),
+            .allow_headers([
+                header::CONTENT_TYPE,
+                HeaderName::from_static(observe::REQUEST_ID),
+            ])
+            // A portal's script reads the request id (to quote it) and when to retry.
+            .expose_headers([
+                header::RETRY_AFTER,
+                HeaderName::from_static(observe::REQUEST_ID),
+            ]),
     )
 }
