@@ -19,50 +19,95 @@ pub mod secret;
 pub mod telemetry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 /// Builds the shared state from a validated config.
 pub fn state(config: config::Config) -> Result<http::AppState, registry::SetupError> {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
+    let interval = config.readiness_interval;
+    let pusher = Arc::new(push::Pusher::new(config)?);
+    let ready = http::Readiness::new(pusher.registry.clone(), interval);
     Ok(http::AppState {
-        pusher: Arc::new(push::Pusher::new(config)?),
+        pusher,
         slots,
+        ready,
     })
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests for at most `drain`.
+/// How long, after the connections are gone, pushes still cleaning up (a client went away:
+/// their upload sessions are being cancelled) may take before the process exits anyway.
+const CLEANUP: Duration = Duration::from_secs(10);
+
+/// Serves `listener` (and `admin`, the admin listener, when given) until `shutdown`
+/// resolves, then drains for at most the configured `drain_timeout`: readiness goes 503,
+/// requests in flight finish, and at the deadline what is left is cancelled.
 pub async fn run(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: http::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    drain: std::time::Duration,
 ) -> std::io::Result<()> {
     telemetry::install();
+    let idle = Settled::now(&state);
+    let config = state.pusher.config.clone();
+    let probe = tokio::spawn(state.ready.clone().run());
     let upkeep = tokio::spawn(telemetry::upkeep());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => return r,
-        () = shutdown => {}
+    let mut listeners = vec![http::serve::Listener {
+        tcp: listener,
+        app: http::app(state.clone()),
+        name: "public",
+        max_connections: config.max_connections,
+    }];
+    if let Some(tcp) = admin {
+        listeners.push(http::serve::Listener {
+            tcp,
+            app: http::admin(state.clone()),
+            name: "admin",
+            max_connections: 32,
+        });
     }
-    tracing::info!(
-        drain_secs = drain.as_secs(),
-        "shutting down; draining pushes in flight"
-    );
-    let _ = stop_tx.send(());
-    let result = match tokio::time::timeout(drain, server).await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!("drain deadline passed; stopping with pushes in flight");
-            Ok(())
-        }
+    let options = http::serve::Options {
+        header_read_timeout: config.header_read_timeout,
+        drain_timeout: config.drain_timeout,
     };
+    let ready = state.ready.clone();
+    http::serve::serve(listeners, options, shutdown, move || ready.start_drain()).await;
+    probe.abort();
+    let _ = probe.await;
+    let deadline = tokio::time::Instant::now() + CLEANUP;
+    while !idle.reached(&state) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !idle.reached(&state) {
+        tracing::warn!(
+            "pushes still cleaning up after {} s; exiting anyway",
+            CLEANUP.as_secs()
+        );
+    }
     upkeep.abort();
-    result
+    Ok(())
+}
+
+/// When nothing of a push is left running. Every push pipeline holds the pusher, and every
+/// upload session (and the task that cancels one dropped uncommitted) holds the registry
+/// client: once both are back to the references they had before serving, no push is.
+struct Settled {
+    pushers: usize,
+    registries: usize,
+}
+
+impl Settled {
+    fn now(state: &http::AppState) -> Settled {
+        Settled {
+            pushers: Arc::strong_count(&state.pusher),
+            registries: Arc::strong_count(&state.pusher.registry),
+        }
+    }
+
+    fn reached(&self, state: &http::AppState) -> bool {
+        Arc::strong_count(&state.pusher) <= self.pushers
+            && Arc::strong_count(&state.pusher.registry) <= self.registries
+    }
 }

@@ -1,8 +1,9 @@
 //! The `hoist` command: `serve` runs the gateway, `push` runs the same pipeline on a file,
-//! `config` prints the effective configuration.
+//! `config` prints the effective configuration, `healthcheck` asks a running server.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,15 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
+    /// Exit 0 when the server this configuration describes answers GET /healthz (for a
+    /// container HEALTHCHECK: the image has no curl). Asks the admin listener when set.
+    Healthcheck {
+        #[command(flatten)]
+        sources: Sources,
+        /// Address the server listens on, as `serve --listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,6 +119,10 @@ fn main() -> anyhow::Result<()> {
             print!("{}", Config::effective(sources.config.as_deref(), &flags)?);
             Ok(())
         }
+        Command::Healthcheck { sources, listen } => {
+            let config = load(&sources, listen, None)?;
+            runtime.block_on(healthcheck(config))
+        }
     }
 }
 
@@ -133,17 +147,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding listen = {}", config.listen))?;
+    let admin = match config.admin_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding admin_listen = {a}"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
+    let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
     tracing::info!(
         %addr,
+        admin = admin_addr.map(|a| a.to_string()),
         registry = %config.registry,
         log_format = ?config.log_format,
+        max_connections = config.max_connections,
         "hoist serving"
     );
-    let drain = config.drain_timeout;
     let state = hoist::state(config)?;
     println!("hoist listening on http://{addr}");
-    Ok(hoist::run(listener, state, shutdown_signal(), drain).await?)
+    if let Some(a) = admin_addr {
+        println!("hoist admin on http://{a}");
+    }
+    Ok(hoist::run(listener, admin, state, shutdown_signal()).await?)
 }
 
 async fn shutdown_signal() {
@@ -160,6 +187,29 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// GET /healthz on the configured listener (0.0.0.0 and :: asked on loopback).
+async fn healthcheck(config: Config) -> anyhow::Result<()> {
+    let mut addr = config.admin_listen.unwrap_or(config.listen);
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    anyhow::ensure!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    println!("ok: {url}");
+    Ok(())
 }
 
 async fn push(

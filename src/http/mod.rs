@@ -1,9 +1,12 @@
 //! The HTTP face of hoist: router, upload extraction (raw body or multipart), errors → JSON
-//! responses. The only module that knows axum.
+//! responses, health and readiness, request ids and access logs, and the server loop itself
+//! (header-read timeout, connection limit, drain). The only module that knows axum.
 
 mod error;
+mod health;
 mod observe;
 mod page;
+pub mod serve;
 mod upload;
 
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use health::Readiness;
 
 use crate::push::Pusher;
 
@@ -25,24 +29,23 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// Pushes in flight; one more is shed with 503 BUSY rather than queued.
     pub slots: Arc<Semaphore>,
+    /// What /readyz answers.
+    pub ready: Arc<Readiness>,
 }
 
-/// Builds the router; tests build the same one.
+/// Builds the public router; tests build the same one. /metrics is on it unless an
+/// `admin_listen` serves it apart.
 pub fn app(state: AppState) -> Router {
     let push = MethodFilter::PUT.or(MethodFilter::POST);
     let cors = cors(&state.pusher.config.cors_allow_origins);
     let mut router = Router::new()
         .route("/", get(page::index))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    crate::telemetry::render(),
-                )
-            }),
-        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if state.pusher.config.admin_listen.is_none() {
+        router = router.route("/metrics", get(health::metrics));
+    }
+    let mut router = router
         .route("/push", on(push, upload::push_from_archive))
         .route("/push/", on(push, upload::push_from_archive))
         .route("/push/{*spec}", on(push, upload::push_named))
@@ -55,6 +58,16 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(cors);
     }
     router
+}
+
+/// The admin router (`admin_listen`): /metrics, /healthz, /readyz.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

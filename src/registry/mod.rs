@@ -7,6 +7,7 @@ mod client;
 pub mod credentials;
 mod error;
 mod observe;
+mod probe;
 mod session;
 mod stall;
 mod upload;
