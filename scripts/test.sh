@@ -38,6 +38,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}" </dev/null
 fi
 
+# The Kubernetes manifests' schema validator, from PyPI, pinned, in a venv under target/
+# (tests/e2e_deploy.rs looks for it there; under CI=true that test fails without it).
+k8s_validate_version=1.37.0
+k8s_venv=target/k8s-validate
+if [ "$("$k8s_venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$k8s_validate_version" ]; then
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        say "installing python3-venv (for the Kubernetes manifest validator)"
+        if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo -n); fi
+        export DEBIAN_FRONTEND=noninteractive
+        "${sudo[@]}" apt-get update </dev/null
+        "${sudo[@]}" apt-get install -y --no-install-recommends python3 python3-venv </dev/null
+    fi
+    say "installing kubernetes-validate==$k8s_validate_version into $k8s_venv"
+    rm -rf "$k8s_venv"
+    python3 -m venv "$k8s_venv"
+    "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$k8s_validate_version" </dev/null
+fi
+
 # Debian's docker-registry package starts a service on :5000. The tests start their own
 # registries on random loopback ports, so it does not get in their way, but stop it so that
 # :5000 stays free for scripts/run-local.sh.
