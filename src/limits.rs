@@ -24,8 +24,20 @@ pub struct Limits {
     pub metadata_file_bytes: u64,
     /// All metadata kept in memory for one request. Default 32 MiB. `METADATA_TOO_LARGE`.
     pub metadata_total_bytes: u64,
-    /// Longest entry name, in bytes. Default 4096. `ENTRY_PATH_INVALID`.
+    /// Longest entry name, in bytes, and the largest tar header extension (GNU long name or
+    /// link, PAX record set) and link target. Default 4096. `ENTRY_PATH_INVALID`.
     pub path_bytes: usize,
+    /// Slowest a client may send, in bytes per second, averaged over 30 s of hoist waiting
+    /// for it (time hoist spends waiting on the registry does not count against the
+    /// client). Stops slow-drip clients from holding a push slot. Default 1024; 0 turns
+    /// it off. `BODY_TIMEOUT`.
+    pub min_body_rate: u64,
+    /// Everything a multipart body holds before its `file` part (preamble, part headers,
+    /// text fields), in bytes. Default 64 KiB. `PREAMBLE_TOO_LARGE`.
+    pub preamble_bytes: u64,
+    /// Tags one push may write, across all its images and repositories. Default 64.
+    /// `TOO_MANY_TAGS`.
+    pub tags: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +50,9 @@ impl Default for Limits {
             metadata_file_bytes: 4 << 20,
             metadata_total_bytes: 32 << 20,
             path_bytes: 4096,
+            min_body_rate: 1024,
+            preamble_bytes: 64 << 10,
+            tags: 64,
         }
     }
 }
@@ -50,8 +65,13 @@ impl Limits {
             || self.metadata_file_bytes == 0
             || self.metadata_total_bytes < self.metadata_file_bytes
             || self.max_ratio == 0
+            || self.path_bytes < 256
+            || self.preamble_bytes == 0
+            || self.tags == 0
         {
-            return Err("limits must be positive and metadata_total_bytes >= metadata_file_bytes");
+            return Err(
+                "limits must be positive, path_bytes at least 256, and metadata_total_bytes >= metadata_file_bytes",
+            );
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The HTTP face of hoist: router, upload extraction (raw body or multipart), errors → JSON
 //! responses. The only module that knows axum.
 
+mod admission;
 mod error;
+mod multipart;
 mod page;
 mod upload;
 

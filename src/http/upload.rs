@@ -1,15 +1,11 @@
 //! The push endpoints: `PUT|POST /push[/{repository}[:{tag}]]`, raw or multipart bodies. Thin:
-//! build a push request, hand the body to the pusher, render what comes back.
+//! admit the request, hand the archive to the pusher, render what comes back.
 
-use axum::extract::multipart::{Field, Multipart, MultipartError};
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 
-use super::{ApiError, AppState};
-use crate::archive::ArchiveError;
-use crate::codec::LayerCompression;
+use super::{ApiError, AppState, admission};
 use crate::push::{self, PushError, Target};
 use crate::report::Report;
 
@@ -42,22 +38,18 @@ async fn handle(state: AppState, target: Target, req: Request) -> Response {
     }
 }
 
+/// Admission in order (query, size, the archive's start), then a slot, then the push.
 async fn admit_and_push(
     state: AppState,
     target: Target,
     req: Request,
 ) -> Result<Report, PushError> {
     let config = &state.pusher.config;
-    let (extra_tags, layer_compression) = query(&req, config.layer_compression)?;
-    let limit = config.limits.request_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ArchiveError::RequestTooLarge { limit }.into());
-    }
+    let query = admission::query(&req, config.layer_compression)?;
+    admission::check_length(&req, config.limits.request_bytes)?;
+    let (form_tags, body) = admission::archive(req, config).await?;
+    let mut extra_tags = query.tags;
+    extra_tags.extend(form_tags);
     let _slot = state
         .slots
         .clone()
@@ -66,104 +58,11 @@ async fn admit_and_push(
     let request = push::Request {
         target,
         extra_tags,
-        layer_compression,
+        layer_compression: query.layer_compression,
     };
     let metrics = crate::telemetry::metrics();
     metrics.enter();
-    let result = if is_multipart(&req) {
-        multipart(&state, request, req).await
-    } else {
-        state
-            .pusher
-            .push(request, req.into_body().into_data_stream())
-            .await
-    };
+    let result = state.pusher.push(request, body).await;
     metrics.leave();
     result
-}
-
-fn is_multipart(req: &Request) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
-}
-
-/// Query parameters: `tag` (repeatable), `layer_compression`.
-fn query(
-    req: &Request,
-    default: LayerCompression,
-) -> Result<(Vec<String>, LayerCompression), PushError> {
-    let mut tags = Vec::new();
-    let mut compression = default;
-    for (k, v) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "tag" => tags.push(v.into_owned()),
-            "layer_compression" => {
-                compression = v.parse().map_err(|_| PushError::ParameterInvalid {
-                    name: "layer_compression",
-                    value: v.chars().take(100).collect(),
-                    expected: "one of gzip, zstd or keep",
-                })?;
-            }
-            _ => {}
-        }
-    }
-    Ok((tags, compression))
-}
-
-/// A multipart body: text fields before `file` (e.g. `tag`) shape the push; the `file` part
-/// is streamed as the archive.
-async fn multipart(
-    state: &AppState,
-    mut request: push::Request,
-    req: Request,
-) -> Result<Report, PushError> {
-    let mut form = Multipart::from_request(req, state)
-        .await
-        .map_err(|e| bad_multipart(e.to_string()))?;
-    let file = loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| bad_multipart(e.to_string()))?;
-        match field {
-            Some(f) if f.name() == Some("file") => break f,
-            Some(f) if f.name() == Some("tag") => request.extra_tags.extend(tags(f).await?),
-            Some(_) => continue,
-            None => {
-                return Err(ArchiveError::NotAnArchive {
-                    detail: "the multipart body has no part named \"file\"".into(),
-                }
-                .into());
-            }
-        }
-    };
-    state
-        .pusher
-        .push(
-            request,
-            file.map(|r| r.map_err(|e: MultipartError| e.to_string())),
-        )
-        .await
-}
-
-/// A `tag` field: comma-separated tags.
-async fn tags(field: Field<'_>) -> Result<Vec<String>, PushError> {
-    let text = field
-        .text()
-        .await
-        .map_err(|e| bad_multipart(e.to_string()))?;
-    Ok(text
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect())
-}
-
-fn bad_multipart(detail: String) -> PushError {
-    ArchiveError::NotAnArchive {
-        detail: format!("bad multipart body: {detail}"),
-    }
-    .into()
 }

@@ -34,13 +34,14 @@ pub(super) fn images(
     let originals = index.map(|i| originals(view, i)).unwrap_or_default();
     let mut images = Vec::new();
     for (n, img) in listed.iter().enumerate() {
+        view.spend("manifest.json")?;
         let label = format!("manifest.json image {n}");
         let root = image(view, img, &label, &originals)?;
         images.push(Image {
             label,
             names: img.repo_tags.clone().unwrap_or_default(),
             ref_names: Vec::new(),
-            root,
+            root: std::sync::Arc::new(root),
         });
     }
     Ok(images)
@@ -96,6 +97,7 @@ fn image(
     }
     let mut layers = Vec::new();
     for (i, (layer, diff_id)) in img.layers.iter().zip(diff_ids).enumerate() {
+        view.spend(label)?;
         layers.push(verified_layer(view, i, layer, diff_id)?);
     }
     let changed = layers.iter().any(|l| l.recompressed);

@@ -17,6 +17,10 @@ pub enum ImageError {
     BlobMissing { digest: String, by: String },
     #[error("{path}: {detail}")]
     ManifestInvalid { path: String, detail: String },
+    #[error(
+        "the archive's manifests make more than {limit} references (at {at}); refusing to resolve them"
+    )]
+    TooManyReferences { limit: usize, at: String },
 }
 
 impl ImageError {
@@ -27,12 +31,14 @@ impl ImageError {
             ImageError::DigestMismatch { .. } => "DIGEST_MISMATCH",
             ImageError::BlobMissing { .. } => "BLOB_MISSING",
             ImageError::ManifestInvalid { .. } => "MANIFEST_INVALID",
+            ImageError::TooManyReferences { .. } => "TOO_MANY_REFERENCES",
         }
     }
 
     pub fn status(&self) -> u16 {
         match self {
             ImageError::Archive(e) => e.status(),
+            ImageError::TooManyReferences { .. } => 413,
             _ => 400,
         }
     }

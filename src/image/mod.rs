@@ -10,6 +10,7 @@ mod oci;
 mod view;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -64,7 +65,7 @@ pub struct Image {
     pub names: Vec<String>,
     /// Names from OCI `org.opencontainers.image.ref.name` (may be bare tags).
     pub ref_names: Vec<String>,
-    pub root: Node,
+    pub root: Arc<Node>,
 }
 
 /// A manifest or index and what it needs in the registry first.
@@ -74,9 +75,16 @@ pub struct Node {
     pub media_type: String,
     pub bytes: Bytes,
     pub rewritten: bool,
-    pub platform: Option<String>,
-    pub children: Vec<Node>,
+    /// An index's manifests. A manifest listed several times is resolved once and shared.
+    pub children: Vec<Child>,
     pub blobs: Vec<BlobRef>,
+}
+
+/// One entry of an index: the node, and the platform its descriptor names.
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub node: Arc<Node>,
+    pub platform: Option<String>,
 }
 
 impl Node {
@@ -86,7 +94,6 @@ impl Node {
             media_type,
             bytes,
             rewritten,
-            platform: None,
             children: Vec::new(),
             blobs: Vec::new(),
         }
@@ -135,9 +142,14 @@ impl BlobRef {
     }
 }
 
+/// What resolution may spend: descriptors followed in all (each manifest, index, config and
+/// layer reference counts, shared ones each time they are listed). A 40 KB index that lists
+/// a child index 60 times, three levels deep, would otherwise make 216,000 references.
+pub const MAX_REFERENCES: usize = 20_000;
+
 /// Resolves and verifies every image in the archive.
 pub fn resolve(archive: &ArchiveFiles, metadata_limit: u64) -> Result<Vec<Image>, ImageError> {
-    let view = View::new(archive, metadata_limit)?;
+    let view = View::new(archive, metadata_limit, MAX_REFERENCES)?;
     let manifest_json = view.existing("manifest.json");
     let index_json = view.existing("index.json");
     match (manifest_json, index_json) {

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Locations;
 use super::error::PushError;
-use super::placement::{Dest, Placed};
+use super::placement::{self, Dest, Placed};
 use crate::archive::ArchiveError;
 use crate::codec::{CodecError, Digests, LayerCodec, LayerTransform};
 use crate::image::{ImageError, StreamedBlob};
@@ -25,6 +26,8 @@ pub(super) struct BlobJob {
     pub path: String,
     /// The digest the entry's name promises (`blobs/sha256/<hex>`), checked at the end.
     pub named: Option<Digest>,
+    /// The diffID the entry's name promises for an uncompressed layer (podman `<diffid>.tar`).
+    pub diff_id: Option<Digest>,
     pub size: u64,
     /// What the bytes are (`None`: not a layer).
     pub encoding: Option<LayerEncoding>,
@@ -50,6 +53,7 @@ pub(super) struct Finished {
 /// Starts a job; returns the channel to feed the entry's bytes into and the job's handle.
 pub(super) fn start(
     registry: Arc<Registry>,
+    locations: Arc<Locations>,
     job: BlobJob,
     cancel: CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -60,14 +64,15 @@ pub(super) fn start(
     let (raw_tx, raw_rx) = mpsc::channel::<Bytes>(4);
     let handle = tokio::spawn(async move {
         let _permit = permit;
-        run(registry, job, raw_rx, cancel).await
+        run(&registry, &locations, job, raw_rx, cancel).await
     });
     (raw_tx, handle)
 }
 
 async fn run(
-    registry: Arc<Registry>,
-    mut job: BlobJob,
+    registry: &Arc<Registry>,
+    locations: &Locations,
+    job: BlobJob,
     raw_rx: mpsc::Receiver<Bytes>,
     cancel: CancellationToken,
 ) -> Result<Finished, PushError> {
@@ -85,23 +90,17 @@ async fn run(
         sized,
         out: None,
     };
-    let (repo, session) = match job.dest {
-        Dest::Upload {
-            ref repo,
-            ref mut session,
-        } => (repo.clone(), session.take()),
-        Dest::Present { .. } => {
+    let repo = match &job.dest {
+        Dest::Upload { repo } => repo.clone(),
+        Dest::Present { .. } | Dest::Mount { .. } => {
             let digests = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx))
                 .await
                 .map_err(internal)?
                 .map_err(|stop| stop.into_error(&job.path))?;
-            return finish_unsent(job, digests);
+            return finish_unsent(registry, locations, job, digests).await;
         }
     };
-    let mut session = match session {
-        Some(s) => s,
-        None => Session::open(&registry, &repo).await?,
-    };
+    let mut session = Session::open(registry, &repo).await?;
     let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
     worker.out = Some(out_tx);
     let thread = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx));
@@ -152,15 +151,19 @@ fn settle(
     }
 }
 
-/// A blob the registry already had: verified by its hash, nothing sent.
-fn finish_unsent(job: BlobJob, digests: Digests) -> Result<Finished, PushError> {
+/// A blob the registry already had, or can mount: verified by its hash, nothing sent; a
+/// mount only once the bytes proved to be what the entry claims.
+async fn finish_unsent(
+    registry: &Registry,
+    locations: &Locations,
+    job: BlobJob,
+    digests: Digests,
+) -> Result<Finished, PushError> {
     check_named(&job, &digests.input)?;
-    let Dest::Present {
-        ref placed,
-        ref reused,
-    } = job.dest
-    else {
-        unreachable!("only called for blobs the registry has")
+    let (repo, reused, outcome) = match &job.dest {
+        Dest::Present { repo, reused } => (repo, reused, Outcome::Exists),
+        Dest::Mount { repo, reused, .. } => (repo, reused, Outcome::Mounted),
+        Dest::Upload { .. } => unreachable!("only called for blobs not sent"),
     };
     let mut blob = streamed(&job, &digests, LayerTransform::Keep);
     let mut transform = LayerTransform::Keep;
@@ -171,9 +174,15 @@ fn finish_unsent(job: BlobJob, digests: Digests) -> Result<Finished, PushError> 
         blob.recompressed = true;
         transform = r.transform;
     }
+    if let Dest::Mount { from, .. } = &job.dest {
+        placement::mount_verified(registry, locations, repo, &blob.pushed, from).await?;
+    }
     Ok(Finished {
+        placed: Placed {
+            repo: repo.clone(),
+            outcome,
+        },
         blob,
-        placed: placed.clone(),
         transform,
         bytes_sent: 0,
     })

@@ -25,6 +25,12 @@ pub enum PushError {
         "the URL names one tag but the archive holds {count} images; push without a tag to use their own names"
     )]
     ReferenceAmbiguous { count: usize },
+    #[error(
+        "two images of the archive would both be tagged {repository}:{tag}; push them separately or name them in the archive"
+    )]
+    TagConflict { repository: String, tag: String },
+    #[error("the push would write {count} tags, more than the {limit} allowed (limits.tags)")]
+    TooManyTags { count: usize, limit: usize },
     /// A query parameter or form field with a value hoist does not take.
     #[error("{name}={value:?}: {expected}")]
     ParameterInvalid {
@@ -47,7 +53,10 @@ impl PushError {
             PushError::Registry(e) => e.code(),
             PushError::ReferenceInvalid { .. } => "REFERENCE_INVALID",
             PushError::ReferenceMissing { .. } => "REFERENCE_MISSING",
-            PushError::ReferenceAmbiguous { .. } => "REFERENCE_AMBIGUOUS",
+            PushError::ReferenceAmbiguous { .. } | PushError::TagConflict { .. } => {
+                "REFERENCE_AMBIGUOUS"
+            }
+            PushError::TooManyTags { .. } => "TOO_MANY_TAGS",
             PushError::ParameterInvalid { .. } => "PARAMETER_INVALID",
             PushError::Busy => "BUSY",
             PushError::Internal { .. } => "INTERNAL",

@@ -193,60 +193,53 @@ async fn plan(
     size: u64,
     encoding: Option<LayerEncoding>,
 ) -> Result<BlobJob, PushError> {
-    let repo = pass.upload_repo;
+    let (registry, locations, repo) = (pass.registry, &pass.locations, pass.upload_repo);
     let named = names::blob_digest(&path);
-    let mut transform = match encoding {
+    let transform = match encoding {
         Some(LayerEncoding::Tar) => pass.transform,
         _ => LayerTransform::Keep,
     };
-    let (mut present, mut session) = (None, None);
-    if let (Some(d), LayerTransform::Keep) = (&named, transform) {
-        (present, session) = placement::find(pass.registry, &pass.locations, repo, d)
-            .await?
-            .split(repo);
-    }
-    let mut reused = None;
-    let diff_id = names::diff_id(&path, encoding);
-    if let (Some(diff_id), false) = (&diff_id, transform == LayerTransform::Keep)
-        && let Some((blob, blob_size)) = pass.cache.get(diff_id, transform)
-    {
-        let found = placement::find(pass.registry, &pass.locations, repo, &blob).await?;
-        let (found, s) = found.split(repo);
-        // A declined mount's session takes the upload: compressing again gives that blob.
-        session = s.or(session);
-        if let Some(p) = found {
-            reused = Some(Reused {
-                blob,
-                size: blob_size,
-                transform,
-            });
-            transform = LayerTransform::Keep;
-            present = Some(p);
-        }
-    }
     let find_diff_id = matches!(encoding, Some(LayerEncoding::Gzip | LayerEncoding::Zstd))
         && (named.is_none() || pass.config.verify_layer_diff_ids);
-    let dest = match present {
-        Some(placed) => Dest::Present {
-            placed,
-            reused: reused.clone(),
-        },
-        None => Dest::Upload {
-            repo: repo.to_string(),
-            session,
-        },
-    };
-    Ok(BlobJob {
-        // A reused layer's tar must still hash to the diffID its name promised.
-        named: named.or(reused.and(diff_id)),
+    let mut job = BlobJob {
+        diff_id: names::diff_id(&path, encoding),
+        named: named.clone(),
         path,
         size,
         encoding,
         transform,
         find_diff_id,
-        dest,
+        dest: Dest::Upload {
+            repo: repo.to_string(),
+        },
         max_ratio: pass.config.limits.max_ratio,
-    })
+    };
+    if let (Some(d), LayerTransform::Keep) = (&named, transform) {
+        if let Some(dest) = placement::destination(registry, locations, repo, d, None).await? {
+            job.dest = dest;
+        }
+        return Ok(job);
+    }
+    let cached = match (&job.diff_id, transform) {
+        (Some(diff_id), t) if t != LayerTransform::Keep => pass.cache.get(diff_id, t),
+        _ => None,
+    };
+    if let Some((blob, size)) = cached {
+        let reused = Reused {
+            blob: blob.clone(),
+            size,
+            transform,
+        };
+        if let Some(dest) =
+            placement::destination(registry, locations, repo, &blob, Some(reused)).await?
+        {
+            // Only verified now: its tar must hash to the diffID its name promised.
+            job.dest = dest;
+            job.transform = LayerTransform::Keep;
+            job.named = job.diff_id.clone();
+        }
+    }
+    Ok(job)
 }
 
 /// Starts a blob job and feeds it the entry; the job finishes in the background.
@@ -259,7 +252,13 @@ async fn stream<R: AsyncRead + Unpin>(
     head: Bytes,
 ) -> Result<(), PushError> {
     let path = job.path.clone();
-    let (tx, handle) = blob::start(pass.registry.clone(), job, pass.cancel.clone(), permit);
+    let (tx, handle) = blob::start(
+        pass.registry.clone(),
+        pass.locations.clone(),
+        job,
+        pass.cancel.clone(),
+        permit,
+    );
     let fed = entry::feed(entry, head, &tx, &path).await;
     if let Err(Fed::Read(_)) = &fed {
         // Cancel before the job sees its input end, so it cancels its session instead of

@@ -68,6 +68,7 @@ impl Pusher {
         let limits = BodyLimits {
             max_bytes: self.config.limits.request_bytes,
             idle: self.config.client_idle_timeout,
+            min_rate: self.config.limits.min_body_rate,
         };
         input::forward(&mut body, &tx, &counters, limits).await;
         drop(tx);
@@ -92,6 +93,12 @@ impl Pusher {
         counters: Arc<Counters>,
     ) -> Result<Report, PushError> {
         let started = Instant::now();
+        if request.extra_tags.len() > self.config.limits.tags {
+            return Err(PushError::TooManyTags {
+                count: request.extra_tags.len(),
+                limit: self.config.limits.tags,
+            });
+        }
         if let Some(t) = request
             .extra_tags
             .iter()
@@ -111,14 +118,19 @@ impl Pusher {
             .await?;
         let images =
             crate::image::resolve(&ingested.archive, self.config.limits.metadata_file_bytes)?;
-        let targets = targets::targets(&images, &request.target, &request.extra_tags)?;
+        let targets = targets::targets(
+            &images,
+            &request.target,
+            &request.extra_tags,
+            self.config.limits.tags,
+        )?;
         let publisher = publish::Publisher {
             registry: &self.registry,
             upload_repo: &upload_repo,
             placed: &ingested.placed,
             locations: &self.locations,
         };
-        publisher.check_absent_blobs(&images).await?;
+        publisher.check_absent_blobs(&images, &targets).await?;
         let (images, sent) = publisher.publish(&images, &targets).await?;
         let report = Report {
             images,

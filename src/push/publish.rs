@@ -2,12 +2,12 @@
 //! they were streamed, or uploaded from memory), manifests by digest children first, and tags
 //! last, once every image of the archive is complete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::cache::Locations;
 use super::error::PushError;
-use super::placement::{self, Found, Placed};
+use super::placement::{self, Placed};
 use super::targets::Targets;
 use crate::image::{BlobRef, BlobSource, File, Image, ImageError, Node};
 use crate::oci::Digest;
@@ -25,21 +25,27 @@ pub(super) struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    /// Every blob the archive left out must already be in the upload repository.
-    pub(super) async fn check_absent_blobs(&self, images: &[Image]) -> Result<(), PushError> {
-        for image in images {
+    /// Every blob the archive leaves out must already be in each repository the image goes
+    /// to. Never the staging repository: it holds every client's blobs, and finding one there
+    /// would let an archive that merely names a digest link it anywhere.
+    pub(super) async fn check_absent_blobs(
+        &self,
+        images: &[Image],
+        targets: &[Targets],
+    ) -> Result<(), PushError> {
+        for (image, t) in images.iter().zip(targets) {
             for b in blobs(&image.root) {
-                if let BlobSource::Registry { by } = &b.source
-                    && !self
-                        .registry
-                        .blob_exists(self.upload_repo, &b.digest)
-                        .await?
-                {
-                    return Err(ImageError::BlobMissing {
-                        digest: b.digest.to_string(),
-                        by: by.clone(),
+                let BlobSource::Registry { by } = &b.source else {
+                    continue;
+                };
+                for repo in t.keys() {
+                    if !self.registry.blob_exists(repo, &b.digest).await? {
+                        return Err(ImageError::BlobMissing {
+                            digest: b.digest.to_string(),
+                            by: by.clone(),
+                        }
+                        .into());
                     }
-                    .into());
                 }
             }
         }
@@ -115,10 +121,10 @@ impl Publisher<'_> {
         match &b.source {
             BlobSource::Foreign => Ok(Outcome::Foreign),
             BlobSource::Archive(File::Memory { bytes, .. }) => {
-                match placement::find(self.registry, self.locations, repo, &b.digest).await? {
-                    Found::Present(outcome) => return Ok(outcome),
-                    Found::Session(s) => s.cancel().await,
-                    Found::Absent => {}
+                let found =
+                    placement::find_or_mount(self.registry, self.locations, repo, &b.digest);
+                if let Some(outcome) = found.await? {
+                    return Ok(outcome);
                 }
                 if self
                     .registry
@@ -133,10 +139,9 @@ impl Publisher<'_> {
             BlobSource::Archive(File::Streamed(blob)) if streamed_here(blob).is_some() => {
                 Ok(streamed_here(blob).expect("checked").outcome)
             }
-            BlobSource::Registry { .. } if self.upload_repo == repo => Ok(Outcome::Exists),
-            BlobSource::Archive(File::Streamed(_)) | BlobSource::Registry { .. } => {
-                self.mount_from_upload_repo(b, repo).await
-            }
+            // Checked to be in `repo` before publishing began.
+            BlobSource::Registry { .. } => Ok(Outcome::Exists),
+            BlobSource::Archive(File::Streamed(_)) => self.mount_from_upload_repo(b, repo).await,
             BlobSource::Archive(File::Skipped) => Err(PushError::Internal {
                 detail: format!("skipped file used as blob {}", b.digest),
             }),
@@ -169,28 +174,43 @@ impl Publisher<'_> {
         .into())
     }
 
+    /// Every manifest of the tree by digest, children first, each once.
     async fn put_manifests(
         &self,
-        node: &Node,
+        root: &Node,
         repo: &str,
         sent: &mut u64,
     ) -> Result<(), PushError> {
-        for child in &node.children {
-            Box::pin(self.put_manifests(child, repo, sent)).await?;
+        for node in nodes(root) {
+            self.registry
+                .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
+                .await?;
+            *sent += node.bytes.len() as u64;
         }
-        self.registry
-            .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
-            .await?;
-        *sent += node.bytes.len() as u64;
         Ok(())
     }
 }
 
-/// Every blob a tree references, children's first.
-fn blobs(node: &Node) -> Vec<&BlobRef> {
-    let mut out: Vec<&BlobRef> = node.children.iter().flat_map(blobs).collect();
-    out.extend(&node.blobs);
+/// Every distinct node of a tree, children before their parents, each once (an index may
+/// list one manifest many times).
+fn nodes(root: &Node) -> Vec<&Node> {
+    fn visit<'a>(n: &'a Node, out: &mut Vec<&'a Node>, seen: &mut HashSet<&'a Digest>) {
+        if !seen.insert(&n.digest) {
+            return;
+        }
+        for c in &n.children {
+            visit(&c.node, out, seen);
+        }
+        out.push(n);
+    }
+    let mut out = Vec::new();
+    visit(root, &mut out, &mut HashSet::new());
     out
+}
+
+/// Every blob a tree references, children's first.
+fn blobs(root: &Node) -> Vec<&BlobRef> {
+    nodes(root).into_iter().flat_map(|n| &n.blobs).collect()
 }
 
 fn report(image: &Image, repo: &str, tags: &[String], blobs: Vec<BlobReport>) -> ImageReport {
@@ -205,8 +225,8 @@ fn report(image: &Image, repo: &str, tags: &[String], blobs: Vec<BlobReport>) ->
             .children
             .iter()
             .map(|c| ChildReport {
-                digest: c.digest.clone(),
-                media_type: c.media_type.clone(),
+                digest: c.node.digest.clone(),
+                media_type: c.node.media_type.clone(),
                 platform: c.platform.clone(),
             })
             .collect(),
