@@ -103,3 +103,28 @@ where
     };
     Ok(Box::pin(futures_util::stream::iter(first).chain(body)))
 }
+
+/// Reads a refused request's body on a little (2 s, 16 MiB at most) before the answer goes
+/// out: closing a connection with unread bytes resets it, and a client still sending would
+/// see a broken pipe instead of the error. A client that waits for `100 Continue` sent
+/// nothing and needs no draining.
+pub async fn drain(req: Request) {
+    if req.headers().get(header::EXPECT).is_none() {
+        let body = req.into_body().into_data_stream();
+        drain_body(Box::pin(body.map(|r| r.map_err(BoxError::from)))).await;
+    }
+}
+
+/// The same for a body already started.
+pub async fn drain_body(mut body: Body) {
+    let mut left: usize = 16 << 20;
+    let read = async {
+        while let Some(Ok(b)) = body.next().await {
+            left = left.saturating_sub(b.len());
+            if left == 0 {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+}

@@ -14,22 +14,34 @@ pub async fn push_named(
     Path(spec): Path<String>,
     req: Request,
 ) -> Response {
-    match crate::oci::reference::parse_target(&spec) {
-        Ok((repository, tag)) => handle(state, Target::Named { repository, tag }, req).await,
-        Err(_) => ApiError(PushError::ReferenceInvalid {
+    let target = crate::oci::reference::parse_target(&spec)
+        .map(|(repository, tag)| Target::Named { repository, tag })
+        .map_err(|_| PushError::ReferenceInvalid {
             what: "URL reference",
             name: spec.chars().take(300).collect(),
-        })
-        .into_response(),
-    }
+        });
+    handle(state, target, req).await
 }
 
 pub async fn push_from_archive(State(state): State<AppState>, req: Request) -> Response {
-    handle(state, Target::FromArchive, req).await
+    handle(state, Ok(Target::FromArchive), req).await
 }
 
-async fn handle(state: AppState, target: Target, req: Request) -> Response {
-    match admit_and_push(state, target, req).await {
+async fn handle(state: AppState, target: Result<Target, PushError>, req: Request) -> Response {
+    let config = &state.pusher.config;
+    let early = target.and_then(|t| {
+        let query = admission::query(&req, config.layer_compression)?;
+        admission::check_length(&req, config.limits.request_bytes)?;
+        Ok((t, query))
+    });
+    let (target, query) = match early {
+        Ok(v) => v,
+        Err(e) => {
+            admission::drain(req).await;
+            return ApiError(e).into_response();
+        }
+    };
+    match admit_and_push(state, target, query, req).await {
         Ok(report) => {
             crate::telemetry::metrics().succeeded(&report);
             (StatusCode::CREATED, axum::Json(report)).into_response()
@@ -38,23 +50,21 @@ async fn handle(state: AppState, target: Target, req: Request) -> Response {
     }
 }
 
-/// Admission in order (query, size, the archive's start), then a slot, then the push.
+/// The archive's start, then a slot, then the push.
 async fn admit_and_push(
     state: AppState,
     target: Target,
+    query: admission::Query,
     req: Request,
 ) -> Result<Report, PushError> {
     let config = &state.pusher.config;
-    let query = admission::query(&req, config.layer_compression)?;
-    admission::check_length(&req, config.limits.request_bytes)?;
     let (form_tags, body) = admission::archive(req, config).await?;
     let mut extra_tags = query.tags;
     extra_tags.extend(form_tags);
-    let _slot = state
-        .slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| PushError::Busy)?;
+    let Ok(_slot) = state.slots.clone().try_acquire_owned() else {
+        admission::drain_body(body).await;
+        return Err(PushError::Busy);
+    };
     let request = push::Request {
         target,
         extra_tags,

@@ -38,6 +38,16 @@ pub enum PushError {
         value: String,
         expected: &'static str,
     },
+    /// A tag could not be written after others were; they were rolled back where possible.
+    #[error(
+        "tagging {failed} failed: {source}; tags written before it were rolled back (restored: {restored:?}; could not be removed, as the registry does not delete tags: {left:?})"
+    )]
+    TagFailed {
+        failed: String,
+        source: Box<RegistryError>,
+        restored: Vec<String>,
+        left: Vec<String>,
+    },
     #[error("too many pushes in flight; retry shortly")]
     Busy,
     #[error("internal error: {detail}")]
@@ -51,6 +61,7 @@ impl PushError {
             PushError::Archive(e) => e.code(),
             PushError::Image(e) => e.code(),
             PushError::Registry(e) => e.code(),
+            PushError::TagFailed { source, .. } => source.code(),
             PushError::ReferenceInvalid { .. } => "REFERENCE_INVALID",
             PushError::ReferenceMissing { .. } => "REFERENCE_MISSING",
             PushError::ReferenceAmbiguous { .. } | PushError::TagConflict { .. } => {
@@ -69,6 +80,7 @@ impl PushError {
             PushError::Archive(e) => e.status(),
             PushError::Image(e) => e.status(),
             PushError::Registry(e) => e.status(),
+            PushError::TagFailed { source, .. } => source.status(),
             PushError::Busy => 503,
             PushError::Internal { .. } => 500,
             _ => 400,

@@ -10,6 +10,7 @@ mod ingest;
 mod placement;
 mod publish;
 mod request;
+mod tags;
 mod targets;
 
 use std::sync::Arc;

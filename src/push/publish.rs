@@ -91,17 +91,7 @@ impl Publisher<'_> {
                 reports.push(report(image, repo, tags, blob_reports));
             }
         }
-        for (image, t) in images.iter().zip(targets) {
-            for (repo, tags) in t {
-                for tag in tags {
-                    let root = &image.root;
-                    self.registry
-                        .put_manifest(repo, tag, &root.media_type, &root.bytes)
-                        .await?;
-                    sent += root.bytes.len() as u64;
-                }
-            }
-        }
+        sent += super::tags::tag_all(self.registry, images, targets).await?;
         Ok((reports, sent))
     }
 
