@@ -4,7 +4,6 @@
 //! chain the registry verifies against its `rootcertbundle`). Secrets must never show up in
 //! hoist's stderr or in its answers.
 
-mod common;
 mod support;
 
 use std::io::Write;
@@ -18,8 +17,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{Answer, Registry};
-use support::{HoistProc, image, image_corrupt, message, outcome, push};
+use support::archives::{image, image_corrupt};
+use support::{Answer, Hoist, Registry, push_bytes as push};
 
 const USER: &str = "hoist-bot";
 const PASSWORD: &str = "Tr0ub4dor-e2e-S3cret-913";
@@ -30,7 +29,7 @@ fn basic_value(user: &str, password: &str) -> String {
 }
 
 /// None of `secrets` in hoist's stderr nor in its answer.
-fn assert_no_secrets(hoist: &HoistProc, answers: &[&Answer], secrets: &[String]) {
+fn assert_no_secrets(hoist: &Hoist, answers: &[&Answer], secrets: &[String]) {
     let stderr = hoist.stderr();
     for s in secrets {
         assert!(
@@ -70,37 +69,13 @@ fn tag_list(v: Option<Value>) -> Vec<String> {
         .collect()
 }
 
-/// The registry's access log: for each upload session of `repo` that got a PATCH, the status
-/// of the DELETE hoist sent on it (None: no DELETE).
-fn cancels(registry: &Registry, repo: &str) -> Vec<(String, Option<u16>)> {
-    let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
-    let prefix = format!("/v2/{repo}/blobs/uploads/");
-    // `"METHOD /v2/... HTTP/1.1" STATUS ...`
-    let requests: Vec<(String, String, u16)> = log
-        .lines()
-        .filter_map(|l| {
-            let (_, rest) = l.split_once('"')?;
-            let (req, after) = rest.split_once('"')?;
-            let mut parts = req.split(' ');
-            let method = parts.next()?.to_string();
-            let target = parts.next()?;
-            let uuid = target.strip_prefix(&prefix)?.split('?').next()?.to_string();
-            let status = after.split_whitespace().next()?.parse().ok()?;
-            Some((method, uuid, status))
-        })
-        .collect();
-    let mut out: Vec<(String, Option<u16>)> = Vec::new();
-    for (m, uuid, _) in &requests {
-        if m == "PATCH" && !out.iter().any(|(u, _)| u == uuid) {
-            let deleted = requests
-                .iter()
-                .filter(|(m2, u2, _)| m2 == "DELETE" && u2 == uuid)
-                .map(|r| r.2)
-                .next_back();
-            out.push((uuid.clone(), deleted));
-        }
-    }
-    out
+/// hoist as chatty as it gets (`hoist=trace`): a secret in any of its log lines shows up in
+/// its captured stderr.
+fn chatty_hoist(registry_url: &str, env: &[(&str, &str)]) -> Result<Hoist> {
+    Hoist::options(registry_url)
+        .envs(env)
+        .log("hoist=trace,info")
+        .start()
 }
 
 /// A push that fails after a layer's session was opened and its bytes sent (DIGEST_MISMATCH)
@@ -108,7 +83,7 @@ fn cancels(registry: &Registry, repo: &str) -> Vec<(String, Option<u16>)> {
 /// upload sessions are cancelled").
 fn assert_failed_push_cancels_session(
     registry: &Registry,
-    hoist: &HoistProc,
+    hoist: &Hoist,
     repo: &str,
 ) -> Result<()> {
     let bad = image_corrupt(20, &[64 << 10], "v1");
@@ -122,10 +97,10 @@ fn assert_failed_push_cancels_session(
     );
     // The registry writes its access log line just after answering.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let mut sessions = cancels(registry, repo);
+    let mut sessions = registry.cancels(repo);
     while sessions.iter().any(|(_, d)| d.is_none()) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        sessions = cancels(registry, repo);
+        sessions = registry.cancels(repo);
     }
     assert!(!sessions.is_empty(), "no upload session was opened");
     let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
@@ -167,7 +142,7 @@ fn basic_auth_right_credentials_push() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
     // The registry really wants credentials.
     assert!(get_json_auth(&format!("{}/v2/_catalog", registry.url()), &[]).is_none());
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -178,12 +153,12 @@ fn basic_auth_right_credentials_push() -> Result<()> {
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
     assert_eq!(basic_tags(&registry, "e2e/basic"), vec!["v1".to_string()]);
-    assert_eq!(outcome(&a, &img.layers[0]), "uploaded");
+    assert_eq!(a.outcome(&img.layers[0]), "uploaded");
     // A second push: everything is already there.
     let again = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(again.status, 201, "{}", again.body);
-    assert_eq!(outcome(&again, &img.layers[0]), "exists");
-    assert_eq!(outcome(&again, &img.config), "exists");
+    assert_eq!(again.outcome(&img.layers[0]), "exists");
+    assert_eq!(again.outcome(&img.config), "exists");
     assert_no_secrets(
         &hoist,
         &[&a, &again],
@@ -195,7 +170,7 @@ fn basic_auth_right_credentials_push() -> Result<()> {
 #[test]
 fn basic_auth_failed_push_cancels_its_upload_session() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -208,7 +183,7 @@ fn basic_auth_failed_push_cancels_its_upload_session() -> Result<()> {
 #[test]
 fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -225,9 +200,9 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
         hoist.stderr()
     );
     assert!(
-        message(&a).contains("credentials"),
+        a.message().contains("credentials"),
         "the message should mention credentials: {}",
-        message(&a)
+        a.message()
     );
     assert!(basic_tags(&registry, "e2e/basic").is_empty());
     assert_no_secrets(
@@ -244,7 +219,7 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
 #[test]
 fn basic_auth_without_credentials_is_unauthorized() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(&registry.url(), &[])?;
+    let hoist = chatty_hoist(&registry.url(), &[])?;
     let img = image(3, &[64 << 10], "v1");
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
@@ -273,7 +248,7 @@ impl Signer {
     fn new(dir: &Path) -> Result<Signer> {
         let key = dir.join("issuer-key.pem");
         let cert = dir.join("issuer-cert.pem");
-        common::run(
+        support::run(
             Command::new("openssl")
                 .args([
                     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -526,7 +501,7 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
     let (issuer, registry) = token_rig(300)?;
     // The registry really wants a token, and takes one the issuer signed.
     assert!(get_json_auth(&format!("{}/v2/", registry.url()), &[]).is_none());
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
 
     // 1. A push to a named repository.
     let img = image(10, &[128 << 10], "v1");
@@ -553,7 +528,7 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
     let second = image(10, &[128 << 10], "e2e/tok-b:v1");
     let c = push(&hoist, "/push", &second.tar)?;
     assert_eq!(c.status, 201, "{}\n{}", c.body, hoist.stderr());
-    let layer = outcome(&c, &second.layers[0]);
+    let layer = c.outcome(&second.layers[0]);
     eprintln!("layer pushed to a second repository: {layer}");
     assert!(
         layer == "mounted" || layer == "exists",
@@ -598,7 +573,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     let (issuer, registry) = token_rig(300)?;
     let img = image(11, &[64 << 10], "v1");
 
-    let wrong = HoistProc::start(
+    let wrong = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -614,9 +589,9 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
         wrong.stderr()
     );
     assert!(
-        message(&a).contains("credentials"),
+        a.message().contains("credentials"),
         "the message should mention credentials: {}",
-        message(&a)
+        a.message()
     );
     assert!(issuer.requests().iter().any(|r| !r.granted));
     assert!(issuer.tags(&registry, "e2e/tok")?.is_empty());
@@ -629,7 +604,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
         ],
     );
 
-    let anonymous = HoistProc::start(&registry.url(), &[])?;
+    let anonymous = chatty_hoist(&registry.url(), &[])?;
     let b = push(&anonymous, "/push/e2e/tok:v1", &img.tar)?;
     assert_eq!(
         (b.status, b.code()),
@@ -646,7 +621,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
 fn token_auth_short_lived_tokens() -> Result<()> {
     // 60 s is the shortest lifetime hoist honours.
     let (issuer, registry) = token_rig(60)?;
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
     let img = image(12, &[256 << 10], "v1");
     let a = push(&hoist, "/push/e2e/short:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
@@ -663,7 +638,7 @@ fn token_auth_short_lived_tokens() -> Result<()> {
 fn token_auth_failed_push_cancels_its_upload_session() -> Result<()> {
     // distribution wants the `delete` action for DELETE on an upload session.
     let (issuer, registry) = token_rig(300)?;
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
     let result = assert_failed_push_cancels_session(&registry, &hoist, "e2e/tok");
     if result.is_err() || std::thread::panicking() {
         eprintln!("token requests: {:?}", issuer.requests());

@@ -2,16 +2,14 @@
 //! mode, the upload page and health route, load shedding (503 BUSY), CORS, config errors,
 //! and a client that goes quiet. Real registry, real hoist process, loopback only.
 
-mod archives;
-mod common;
+mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use archives::OciShape;
-use common::*;
+use support::archives::{self, OciShape};
+use support::*;
 
 fn oci_bytes(name: &str) -> archives::Built {
     archives::oci_layout(OciShape::Plain, name)
@@ -88,8 +86,7 @@ fn push_command_reads_stdin_and_fails_with_error_json() {
 fn chunked_mode_uploads_in_content_range_chunks() {
     let reg = Registry::start().unwrap();
     // 64 KiB chunks: the 1.5 MB layer of the legacy fixture takes many PATCHes.
-    let hoist =
-        Hoist::start_with(&reg.url(), &[], &[("HOIST_UPLOAD_CHUNK_BYTES", "65536")]).unwrap();
+    let hoist = Hoist::with_env(&reg.url(), &[("HOIST_UPLOAD_CHUNK_BYTES", "65536")]).unwrap();
     let built = archives::legacy(archives::DupLink::Symlink);
     let a = push_bytes(&hoist, "/push/chunked/app:1", &built.bytes).unwrap();
     assert_eq!(a.status, 201, "{}", a.body);
@@ -134,9 +131,8 @@ fn upload_page_and_health_answer() {
 #[test]
 fn cors_preflight_allows_configured_origin_only() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start_with(
+    let hoist = Hoist::with_env(
         &reg.url(),
-        &[],
         &[("HOIST_CORS_ALLOW_ORIGINS", "[\"https://portal.example\"]")],
     )
     .unwrap();
@@ -186,30 +182,18 @@ fn unknown_config_keys_stop_the_server_at_start() {
 fn the_shipped_config_file_is_valid() {
     let reg = Registry::start().unwrap();
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hoist.toml");
-    let hoist = Hoist::start_with(&reg.url(), &["--config", cfg], &[]).unwrap();
+    let hoist = Hoist::options(&reg.url())
+        .args(&["--config", cfg])
+        .start()
+        .unwrap();
     let a = push_bytes(&hoist, "/push/cfg/app:1", &oci_bytes("cfg/app:1").bytes).unwrap();
     assert_eq!(a.status, 201, "{}", a.body);
-}
-
-/// Opens a raw upload that sends headers and part of a body, then holds the connection.
-fn hold_upload(hoist: &Hoist, path: &str, total: usize, sent: &[u8]) -> TcpStream {
-    let addr = hoist.url.trim_start_matches("http://").to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n"
-    )
-    .unwrap();
-    s.write_all(sent).unwrap();
-    s.flush().unwrap();
-    s
 }
 
 #[test]
 fn pushes_over_the_limit_are_shed_with_busy() {
     let reg = Registry::start().unwrap();
-    let hoist =
-        Hoist::start_with(&reg.url(), &[], &[("HOIST_MAX_CONCURRENT_PUSHES", "1")]).unwrap();
+    let hoist = Hoist::with_env(&reg.url(), &[("HOIST_MAX_CONCURRENT_PUSHES", "1")]).unwrap();
     let built = oci_bytes("busy/app:1");
     let half = &built.bytes[..built.bytes.len() / 2];
     let held = hold_upload(&hoist, "/push/busy/held:1", built.bytes.len(), half);
@@ -245,7 +229,7 @@ fn pushes_over_the_limit_are_shed_with_busy() {
 #[test]
 fn a_client_that_goes_quiet_gets_408_and_nothing_is_tagged() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start_with(&reg.url(), &[], &[("HOIST_CLIENT_IDLE_TIMEOUT", "1s")]).unwrap();
+    let hoist = Hoist::with_env(&reg.url(), &[("HOIST_CLIENT_IDLE_TIMEOUT", "1s")]).unwrap();
     let built = oci_bytes("quiet/app:1");
     let half = &built.bytes[..built.bytes.len() / 2];
     let mut s = hold_upload(&hoist, "/push/quiet/app:1", built.bytes.len(), half);
@@ -454,13 +438,10 @@ fn a_layer_bomb_is_stopped_while_hashing_its_diff_id() {
     let layer = gz.finish().unwrap();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [archives::sha256(b"whatever")]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(b"whatever")]},
     })
     .to_string();
-    let config_name = format!(
-        "{}.json",
-        archives::hex_of(&archives::sha256(config.as_bytes()))
-    );
+    let config_name = format!("{}.json", archives::hex_of(&sha256(config.as_bytes())));
     let manifest = serde_json::json!([{
         "Config": config_name, "RepoTags": ["bomb/app:1"], "Layers": ["bomb.tar.gz"],
     }])

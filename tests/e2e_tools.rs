@@ -9,7 +9,7 @@
 //! own process) under `CARGO_TARGET_TMPDIR/e2e_tools-fixture-v*`; bump `FIXTURE_VERSION` when
 //! the recipe changes, or delete that directory to rebuild it.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use common::*;
+use support::*;
 
 /// Tools the fixture and the tests drive; a test is skipped when one is missing.
 const TOOLS: &[&str] = &[
@@ -644,7 +644,7 @@ fn push_and_verify(
 ) -> Result<Value> {
     let env = env()?;
     let file = fx.path(archive);
-    let answer = push_raw(&env.hoist, path_and_query, &file)?;
+    let answer = push_file(&env.hoist, path_and_query, &file)?;
     let expect = Expect {
         body_size: Some(file_size(&file)?),
         ..expect
@@ -711,9 +711,9 @@ fn oci_archive_second_push_reports_every_blob_exists() -> Result<()> {
     };
     let env = env()?;
     let file = fx.path(OCI);
-    let first = push_raw(&env.hoist, "/push/team/app:1.0", &file)?;
+    let first = push_file(&env.hoist, "/push/team/app:1.0", &file)?;
     verify(&env.registry, fx, &first, &oci_exact("team/app", &["1.0"]))?;
-    let second = push_raw(&env.hoist, "/push/team/app:1.0", &file)?;
+    let second = push_file(&env.hoist, "/push/team/app:1.0", &file)?;
     let expect = Expect {
         all_exist: true,
         ..oci_exact("team/app", &["1.0"])
@@ -885,7 +885,7 @@ fn push_without_reference_rejects_oci_tag_only_name() -> Result<()> {
     };
     let env = env()?;
     for path in ["/push", "/push?tag=extra"] {
-        let answer = push_raw(&env.hoist, path, &fx.path(OCI))?;
+        let answer = push_file(&env.hoist, path, &fx.path(OCI))?;
         ensure!(
             answer.status == 400 && answer.code() == "REFERENCE_MISSING",
             "{path}: expected 400 REFERENCE_MISSING, got {} {}",
@@ -1015,7 +1015,7 @@ fn cli_push_docker_archive() -> Result<()> {
     );
     let body: Value = serde_json::from_str(stdout.trim())
         .with_context(|| format!("hoist push printed no JSON report: {stdout}"))?;
-    let answer = Answer { status: 201, body };
+    let answer = Answer::new(201, body);
     let expect = Expect {
         body_size: Some(file_size(&fx.path(DOCKER_BZ2))?),
         ..docker_gzip("team/cli", &["1.0", "extra"])

@@ -7,18 +7,16 @@
 //! push the unbroken images (and the legitimate shapes hostile cases imitate: symlinked layers,
 //! forward links, `./` prefixes, multi-member gzip) so the rejections below are meaningful.
 
-mod common;
-mod hostile_archives;
+mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use common::{Answer, Hoist, Registry, push_bytes, sha256};
-use hostile_archives::*;
+use support::archives::*;
+use support::{Answer, Hoist, Registry, push_bytes, push_chunked, read_answer, sha256};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -40,7 +38,7 @@ impl Env {
     /// hoist started with extra environment (limits).
     fn with(vars: &[(&str, &str)]) -> Env {
         let reg = Registry::start().expect("registry starts");
-        let hoist = Hoist::start_with(&reg.url(), &[], vars).expect("hoist starts");
+        let hoist = Hoist::with_env(&reg.url(), vars).expect("hoist starts");
         Env { reg, hoist }
     }
 
@@ -143,26 +141,10 @@ impl Env {
         }
     }
 
-    /// "open upload sessions are cancelled": distribution keeps each session's `data` and
-    /// `startedat` under `<repo>/_uploads/<id>/` until it is committed or cancelled.
+    /// "open upload sessions are cancelled" (docs/API.md).
     fn assert_no_open_uploads(&self, case: &str) {
-        let root = self
-            .reg
-            .dir
-            .path()
-            .join("data/docker/registry/v2/repositories");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let open = open_uploads(&root);
-            if open.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{case}: upload sessions left open: {open:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.reg
+            .assert_no_open_uploads(case, Duration::from_secs(10));
     }
 
     fn assert_still_serves(&mut self, case: &str) {
@@ -175,32 +157,6 @@ impl Env {
             "{case}: valid push afterwards was not tagged"
         );
     }
-}
-
-fn open_uploads(dir: &Path) -> Vec<String> {
-    let mut open = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return open;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        if entry.file_name() == "_uploads" {
-            // A cancelled session keeps only `hashstates/` (distribution 2.8 stores the hash
-            // state again when the DELETE handler closes the writer); an open one has `data`.
-            for session in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                let dir = session.path();
-                if dir.join("data").exists() || dir.join("startedat").exists() {
-                    open.push(dir.display().to_string());
-                }
-            }
-        } else {
-            open.extend(open_uploads(&path));
-        }
-    }
-    open
 }
 
 const REQUEST_TOO_LARGE: &[&str] = &["REQUEST_TOO_LARGE"];
@@ -242,100 +198,11 @@ fn docker_layer_via(layer_entry: &str, entries: impl FnOnce(&mut Tar, &[u8])) ->
     t.finish()
 }
 
-fn hoist_addr(h: &Hoist) -> String {
-    h.url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Reads one HTTP/1.1 response (until it is complete, the peer closes, or 30 s pass).
-fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    while !response_complete(&raw) {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status: u16 = head
-        .lines()
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    Some(Answer { status, body })
-}
-
-fn response_complete(raw: &[u8]) -> bool {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    if head.contains("transfer-encoding: chunked") {
-        return body.windows(5).any(|w| w == b"0\r\n\r\n");
-    }
-    head.lines()
-        .find_map(|l| {
-            l.strip_prefix("content-length:")
-                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-        })
-        .is_some_and(|len| body.len() >= len)
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
-        let len =
-            usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
-        if len == 0 || body.len() < eol + 2 + len {
-            break;
-        }
-        out.extend_from_slice(&body[eol + 2..eol + 2 + len]);
-        body = &body[(eol + 4 + len).min(body.len())..];
-    }
-    out
-}
-
-/// PUT with `Transfer-Encoding: chunked` (no Content-Length), then read the answer.
-fn push_chunked(hoist: &Hoist, path: &str, body: &[u8]) -> Option<Answer> {
-    let mut s = TcpStream::connect(hoist_addr(hoist)).ok()?;
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: hoist\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    for chunk in body.chunks(16 * 1024) {
-        let sent = s
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .and_then(|()| s.write_all(chunk))
-            .and_then(|()| s.write_all(b"\r\n"));
-        if sent.is_err() {
-            break; // hoist answered early and closed: read what it said
-        }
-    }
-    let _ = s.write_all(b"0\r\n\r\n");
-    read_answer(&mut s)
-}
-
 /// A valid image whose layer is ~1 MiB of incompressible bytes, so that cutting the body in
 /// half lands inside a blob hoist is uploading.
 fn big_oci(seed: &str) -> Vec<u8> {
     let tar = Tar::new()
-        .file("big.bin", &noise(MIB as usize, 0x5eed))
+        .file("big.bin", &noise(0x5eed, MIB as usize))
         .file("seed.txt", seed.as_bytes())
         .finish();
     Oci::from_layer_tar(tar).archive()
@@ -344,7 +211,7 @@ fn big_oci(seed: &str) -> Vec<u8> {
 /// Sends request headers claiming 10 MB and half of a valid archive.
 fn send_half(hoist: &Hoist, path: &str) -> TcpStream {
     let body = big_oci("half");
-    let mut s = TcpStream::connect(hoist_addr(hoist)).expect("connect to hoist");
+    let mut s = TcpStream::connect(hoist.addr()).expect("connect to hoist");
     let head = format!(
         "PUT {path} HTTP/1.1\r\nHost: hoist\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
     );
@@ -520,7 +387,7 @@ fn nested_index_with_every_child_present_is_accepted() {
 
 fn padded_oci(seed: &str) -> Vec<u8> {
     let mut t = Tar::new();
-    t.file("padding.bin", &noise(200 * 1024, 7))
+    t.file("padding.bin", &noise(7, 200 * 1024))
         .files(&Oci::valid(seed).files());
     t.finish()
 }
@@ -1438,7 +1305,7 @@ fn random_bytes_are_unsupported() {
     let mut env = Env::new();
     env.reject(
         "random-bytes",
-        &noise(64 * 1024, 42),
+        &noise(42, 64 * 1024),
         415,
         UNSUPPORTED_FORMAT,
         &[],
@@ -1511,7 +1378,7 @@ fn truncated_gzip_stream_is_rejected() {
 fn trailing_garbage_after_gzip_stream_is_rejected() {
     let mut env = Env::new();
     let mut body = gzip(&Oci::valid("trailing-garbage").archive());
-    body.extend(noise(1000, 9));
+    body.extend(noise(9, 1000));
     env.reject("gzip-trailing-garbage", &body, 400, ARCHIVE_INVALID, &[]);
 }
 
