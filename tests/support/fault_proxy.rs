@@ -33,8 +33,8 @@ pub enum Fault {
     DropMidBody { after: usize },
     /// Read the request and never answer.
     Stall,
-    /// Forward `after` bytes of the body to the registry, then stop reading (and never answer):
-    /// a registry that stops taking bytes in the middle of a body.
+    /// Read `after` bytes of the body, then stop reading (and never answer): a registry that
+    /// stops taking bytes in the middle of a body.
     StallMidBody { after: usize },
     /// Forward, then point the answer's Location at this base instead.
     ForeignLocation(String),
