@@ -95,13 +95,7 @@ fn assert_failed_push_cancels_session(
         a.body,
         hoist.stderr()
     );
-    // The registry writes its access log line just after answering.
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let mut sessions = registry.cancels(repo);
-    while sessions.iter().any(|(_, d)| d.is_none()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        sessions = registry.cancels(repo);
-    }
+    let sessions = registry.cancels_within(repo, Duration::from_secs(3));
     assert!(!sessions.is_empty(), "no upload session was opened");
     let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
     let deletes: Vec<&str> = log.lines().filter(|l| l.contains("DELETE")).collect();

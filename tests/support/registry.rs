@@ -200,6 +200,19 @@ impl Registry {
         out
     }
 
+    /// [`Registry::cancels`], once every session has its DELETE logged or `within` passed
+    /// (the registry writes an access log line just after answering).
+    pub fn cancels_within(&self, repo: &str, within: Duration) -> Vec<(String, Option<u16>)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let sessions = self.cancels(repo);
+            if sessions.iter().all(|(_, d)| d.is_some()) || Instant::now() > deadline {
+                return sessions;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Where distribution keeps repositories (`<root>/docker/registry/v2/repositories`).
     pub fn repositories_dir(&self) -> PathBuf {
         self.dir.path().join("data/docker/registry/v2/repositories")
