@@ -132,12 +132,3 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         (name.trim() == series).then(|| value.trim().parse().ok())?
     })
 }
-
-/// Whether a Docker engine answers (not just the client).
-pub fn docker_engine() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
