@@ -468,6 +468,41 @@ fn location_on_another_host_is_refused() -> Result<()> {
     Ok(())
 }
 
+/// `registry_upload_hosts` lets an upload Location leave the registry's host only over
+/// https: an allowed host named by a plain-http Location is still refused, and never contacted.
+#[test]
+fn allowed_upload_host_is_still_refused_over_plain_http() -> Result<()> {
+    let canary = std::net::TcpListener::bind("127.0.0.2:0")?;
+    canary.set_nonblocking(true)?;
+    let host = format!("127.0.0.2:{}", canary.local_addr()?.port());
+    let allowed = format!(r#"["{host}"]"#);
+    let rig = Rig::start(&[("HOIST_REGISTRY_UPLOAD_HOSTS", &allowed)])?;
+    let img = image(27, &[64 << 10], "v1");
+    rig.proxy.set_rules(vec![Rule::new(
+        "POST",
+        "/blobs/uploads/",
+        Fault::ForeignLocation(format!("http://{host}")),
+    )]);
+    let a = rig.push(&img)?;
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "REGISTRY_ERROR"),
+        "{}",
+        rig.context(&a)
+    );
+    assert!(
+        a.message().contains("registry_upload_hosts"),
+        "{}",
+        a.message()
+    );
+    assert!(
+        matches!(canary.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "hoist connected to the plain-http upload host {host}"
+    );
+    rig.assert_no_tag(&a);
+    Ok(())
+}
+
 const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n";
 
 #[test]
