@@ -658,7 +658,8 @@ fn retry_after_503_on_blob_commit_put() -> Result<()> {
     assert_eq!(a.status, 201, "{}", rig.context(&a));
     assert_retried(&rig, &a, "PUT", 1);
     assert!(
-        rig.proxy.log()[..]
+        rig.proxy
+            .log()
             .iter()
             .any(|s| s.method == "PUT" && s.target.contains("digest=")),
         "the commit carries ?digest=\n{}",

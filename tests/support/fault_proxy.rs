@@ -696,10 +696,8 @@ async fn serve_conn(sock: tokio::net::TcpStream, ctx: Arc<Ctx>) {
                 ctx.read(idx, body.read);
                 let (status, mut headers, rbody) = match result {
                     Ok(r) => r,
-                    Err(e) if !body.done => {
-                        let _ = e;
-                        return; // the body broke off: nothing sensible to answer
-                    }
+                    // The body broke off: nothing sensible to answer.
+                    Err(_) if !body.done => return,
                     Err(e) => (
                         502,
                         vec![("content-length".into(), e.len().to_string())],
