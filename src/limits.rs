@@ -24,8 +24,9 @@ pub struct Limits {
     pub metadata_file_bytes: u64,
     /// All metadata kept in memory for one request. Default 32 MiB. `METADATA_TOO_LARGE`.
     pub metadata_total_bytes: u64,
-    /// Longest entry name, in bytes, and the largest tar header extension (GNU long name or
-    /// link, PAX record set) and link target. Default 4096. `ENTRY_PATH_INVALID`.
+    /// Longest entry name and link target, in bytes; a GNU long name or link may not be
+    /// larger, nor a PAX record set more than 4 KiB larger (it holds other records too).
+    /// Default 4096. `ENTRY_PATH_INVALID`, or `ENTRY_HEADER_INVALID` for the extensions.
     pub path_bytes: usize,
     /// Slowest a client may send, in bytes per second, averaged over 30 s of hoist waiting
     /// for it (time hoist spends waiting on the registry does not count against the
@@ -65,13 +66,11 @@ impl Limits {
             || self.metadata_file_bytes == 0
             || self.metadata_total_bytes < self.metadata_file_bytes
             || self.max_ratio == 0
-            || self.path_bytes < 256
+            || self.path_bytes == 0
             || self.preamble_bytes == 0
             || self.tags == 0
         {
-            return Err(
-                "limits must be positive, path_bytes at least 256, and metadata_total_bytes >= metadata_file_bytes",
-            );
+            return Err("limits must be positive and metadata_total_bytes >= metadata_file_bytes");
         }
         Ok(())
     }

@@ -512,7 +512,6 @@ fn entry_name_over_path_bytes_is_rejected() {
 /// `limits.path_bytes` raised to 8192: a docker archive whose layer sits at a 5000-byte path
 /// (a PAX `path`) and is listed under that path in manifest.json must go through.
 #[test]
-#[ignore = "fails until limits.path_bytes applies everywhere: src/push/images/mod.rs View::join and src/archive/paths.rs normalize_hardlink hard-code 4096, so the layer reference is refused (MANIFEST_INVALID)"]
 fn raised_path_bytes_applies_to_layer_references() {
     let env = Env::with(&[("HOIST_LIMITS__PATH_BYTES", "8192")]);
     let long = format!("{}/layer.tar", "d".repeat(4990));

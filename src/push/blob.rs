@@ -84,11 +84,14 @@ async fn run(
         .map_err(|e| codec_error(&job.path, e))?;
     let sized = registry.send_content_length() && transform == LayerTransform::Keep;
     let progress = Arc::new(Progress::default());
+    let gone = CancellationToken::new();
     let mut worker = Worker {
         progress: progress.clone(),
         cancel: cancel.clone(),
         sized,
         out: None,
+        gone: gone.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let repo = match &job.dest {
         Dest::Upload { repo } => repo.clone(),
@@ -108,7 +111,16 @@ async fn run(
         rx.recv().await.map(|item| (item, rx))
     });
     let len = sized.then_some(job.size);
-    let (sent, digests) = tokio::join!(session.send(body, len, progress), thread);
+    let send = async {
+        let sent = session.send(body, len, progress).await;
+        if sent.is_err() {
+            // The PATCH may still hold the body (a stalled registry keeps its connection):
+            // tell the worker to stop handing bytes over.
+            gone.cancel();
+        }
+        sent
+    };
+    let (sent, digests) = tokio::join!(send, thread);
     let checked = settle(&job.path, sent, digests.map_err(internal)?)
         .and_then(|(sent, d)| check_named(&job, &d.input).map(|()| (sent, d)))
         .and_then(|v| match cancel.is_cancelled() {
@@ -147,6 +159,12 @@ fn settle(
     match (worker, upload) {
         (Ok(d), Ok(sent)) => Ok((sent, d)),
         (Ok(_), Err(e)) | (Err(Stop::UploadGone), Err(e)) => Err(stream_failed(path, e)),
+        // The registry answered the PATCH before its body ended: its fault, not hoist's.
+        (Err(Stop::UploadGone), Ok(_)) => Err(crate::registry::RegistryError::Protocol {
+            op: format!("PATCH of archive entry {path:?}"),
+            detail: "the registry answered before the blob's body ended".into(),
+        }
+        .into()),
         (Err(stop), _) => Err(stop.into_error(path)),
     }
 }
@@ -224,6 +242,9 @@ struct Worker {
     sized: bool,
     /// Where output goes; `None` when the registry has the blob and it is only hashed.
     out: Option<mpsc::Sender<io::Result<Bytes>>>,
+    /// Cancelled when the upload failed: a hand-over waiting on it gives up.
+    gone: CancellationToken,
+    runtime: tokio::runtime::Handle,
 }
 
 /// Why the worker stopped early.
@@ -282,11 +303,25 @@ impl Worker {
         };
         for bytes in produced {
             self.progress.set_waiting(true);
-            let sent = tx.blocking_send(Ok(bytes));
+            let sent = self.hand_over(tx, Ok(bytes));
             self.progress.set_waiting(false);
-            sent.map_err(|_| Stop::UploadGone)?;
+            sent?;
         }
         Ok(())
+    }
+
+    /// Blocks until the upload takes `item`, or the upload is gone.
+    fn hand_over(
+        &self,
+        tx: &mpsc::Sender<io::Result<Bytes>>,
+        item: io::Result<Bytes>,
+    ) -> Result<(), Stop> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                sent = tx.send(item) => sent.map_err(|_| Stop::UploadGone),
+                () = self.gone.cancelled() => Err(Stop::UploadGone),
+            }
+        })
     }
 
     /// A failure ends the upload body early. Without a Content-Length that is a clean end
@@ -295,7 +330,7 @@ impl Worker {
     /// committed: that takes a PUT with a digest.
     fn abort(&self) {
         if let (Some(tx), true) = (&self.out, self.sized) {
-            let _ = tx.blocking_send(Err(io::Error::other("aborted")));
+            let _ = self.hand_over(tx, Err(io::Error::other("aborted")));
         }
     }
 }

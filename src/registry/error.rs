@@ -86,7 +86,8 @@ pub(super) fn retry_after(resp: &Response) -> Option<Duration> {
 }
 
 pub(super) fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryError {
-    if e.is_timeout() {
+    // A connect that timed out is an unreachable registry (503), not a stalled one (504).
+    if e.is_timeout() && !e.is_connect() {
         return RegistryError::Timeout {
             op: op.into(),
             secs: idle.as_secs(),

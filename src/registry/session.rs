@@ -75,18 +75,21 @@ impl Session {
                 std::task::Poll::Ready(None)
             }));
         let registry = &self.registry;
+        let mut current = upload.clone();
         let transfer = async {
             if registry.chunk_size() == 0 {
                 let body = reqwest::Body::wrap_stream(body);
-                registry.patch_stream(&upload, body, len).await
+                current = registry.patch_stream(&upload, body, len).await?;
             } else {
-                registry.patch_chunks(&upload, body).await
+                registry.patch_chunks(&mut current, body).await?;
             }
+            Ok(())
         };
         let op = format!("PATCH blob upload in {}", upload.repository);
-        let next = stall::watch(transfer, &progress, registry.idle(), &op).await?;
-        self.upload = Some(next);
-        Ok(sent.load(Ordering::Relaxed))
+        let result = stall::watch(transfer, &progress, registry.idle(), &op).await;
+        // Whatever happened, the Location to go on from (or to cancel) is the latest one.
+        self.upload = Some(current);
+        result.map(|()| sent.load(Ordering::Relaxed))
     }
 
     /// Closes the session with the digest of what was sent; cancelled if that fails.
