@@ -41,7 +41,7 @@ pub async fn open(
         boundary,
         multer::Constraints::new().size_limit(limits),
     );
-    let found = tokio::time::timeout(deadline, fields(&mut form)).await;
+    let found = tokio::time::timeout(deadline, fields(&mut form, budget)).await;
     let result = match found {
         Err(_) => Err(ArchiveError::BodyStalled {
             secs: deadline.as_secs(),
@@ -59,12 +59,24 @@ pub async fn open(
 }
 
 /// Reads fields until `file`: `tag` fields are kept, other fields skipped.
+/// A parser error; a text field over its size limit is a preamble over budget.
+fn form_error(e: multer::Error, budget: u64) -> PushError {
+    match e {
+        multer::Error::FieldSizeExceeded { .. } => {
+            ArchiveError::PreambleTooLarge { limit: budget }.into()
+        }
+        other => bad(other.to_string()),
+    }
+}
+
 async fn fields(
     form: &mut multer::Multipart<'static>,
+    budget: u64,
 ) -> Result<(Vec<String>, multer::Field<'static>), PushError> {
     let mut tags = Vec::new();
+    let error = |e| form_error(e, budget);
     loop {
-        let field = form.next_field().await.map_err(|e| bad(e.to_string()))?;
+        let field = form.next_field().await.map_err(error)?;
         let Some(mut field) = field else {
             return Err(ArchiveError::NotAnArchive {
                 detail: "the multipart body has no part named \"file\"".into(),
@@ -74,18 +86,11 @@ async fn fields(
         match field.name() {
             Some("file") => return Ok((tags, field)),
             Some("tag") => {
-                let text = field.text().await.map_err(|e| bad(e.to_string()))?;
+                let text = field.text().await.map_err(error)?;
                 let named = text.split(',').map(str::trim).filter(|s| !s.is_empty());
                 tags.extend(named.map(|s| s.chars().take(300).collect::<String>()));
             }
-            _ => {
-                while field
-                    .chunk()
-                    .await
-                    .map_err(|e| bad(e.to_string()))?
-                    .is_some()
-                {}
-            }
+            _ => while field.chunk().await.map_err(error)?.is_some() {},
         }
     }
 }
