@@ -36,6 +36,10 @@ pub struct Limits {
     /// Everything a multipart body holds before its `file` part (preamble, part headers,
     /// text fields), in bytes. Default 64 KiB. `PREAMBLE_TOO_LARGE`.
     pub preamble_bytes: u64,
+    /// References resolution may follow: every manifest, index, config and layer descriptor,
+    /// a shared one each time it is listed (each is resolved once). Default 20,000.
+    /// `TOO_MANY_REFERENCES`.
+    pub references: usize,
     /// Tags one push may write, across all its images and repositories. Default 64.
     /// `TOO_MANY_TAGS`.
     pub tags: usize,
@@ -53,6 +57,7 @@ impl Default for Limits {
             path_bytes: 4096,
             min_body_rate: 1024,
             preamble_bytes: 64 << 10,
+            references: 20_000,
             tags: 64,
         }
     }
@@ -69,6 +74,7 @@ impl Limits {
             || self.path_bytes == 0
             || self.preamble_bytes == 0
             || self.tags == 0
+            || self.references == 0
         {
             return Err("limits must be positive and metadata_total_bytes >= metadata_file_bytes");
         }

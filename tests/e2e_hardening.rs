@@ -537,3 +537,48 @@ fn a_config_named_by_another_digest_is_accepted() {
         "{config}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Codes that say which limit or parameter was at fault.
+
+/// An index listing one manifest three times makes 1 + 3 + 2 references (the index, three
+/// listings, and the manifest's config and layer, resolved once): over `limits.references =
+/// 5` it is refused TOO_MANY_REFERENCES and nothing is tagged; at 6 it goes through.
+#[test]
+fn references_over_the_limit_are_refused() {
+    let (reg, hoist) = env(&[("HOIST_LIMITS__REFERENCES", "5")]);
+    let mut oci = Oci::valid("refs");
+    let manifest = oci.manifest_bytes();
+    let child =
+        json!({"mediaType": OCI_MANIFEST, "digest": sha256(&manifest), "size": manifest.len()});
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [child.clone(), child.clone(), child],
+    }))
+    .unwrap();
+    oci.index["manifests"][0] = json!({
+        "mediaType": OCI_INDEX, "digest": sha256(&index), "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "v1"},
+    });
+    oci.extra_blobs = vec![index];
+    let a = push(&hoist, "/push/refs/app", &oci.archive());
+    assert_eq!((a.status, a.code()), (413, "TOO_MANY_REFERENCES"), "{a:?}");
+    assert!(a.message().contains("limits.references"), "{a:?}");
+    assert!(reg.tags("refs/app").is_empty());
+    let relaxed = Hoist::with_env(&reg.url(), &[("HOIST_LIMITS__REFERENCES", "6")]).unwrap();
+    assert_eq!(push(&relaxed, "/push/refs/app", &oci.archive()).status, 201);
+}
+
+/// A query parameter with a value hoist does not take names the parameter (it was
+/// REFERENCE_INVALID, as if a name were wrong).
+#[test]
+fn an_unknown_layer_compression_is_parameter_invalid() {
+    let (reg, hoist) = env(&[]);
+    let a = push(
+        &hoist,
+        "/push/param/app:v1?layer_compression=lzma",
+        &Oci::valid("p").archive(),
+    );
+    assert_eq!((a.status, a.code()), (400, "PARAMETER_INVALID"), "{a:?}");
+    assert!(a.message().contains("layer_compression"), "{a:?}");
+    assert!(reg.tags("param/app").is_empty());
+}

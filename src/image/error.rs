@@ -18,7 +18,7 @@ pub enum ImageError {
     #[error("{path}: {detail}")]
     ManifestInvalid { path: String, detail: String },
     #[error(
-        "the archive's manifests make more than {limit} references (at {at}); refusing to resolve them"
+        "the archive's manifests make more than {limit} references (at {at}; limits.references)"
     )]
     TooManyReferences { limit: usize, at: String },
 }

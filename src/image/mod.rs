@@ -142,14 +142,15 @@ impl BlobRef {
     }
 }
 
-/// What resolution may spend: descriptors followed in all (each manifest, index, config and
-/// layer reference counts, shared ones each time they are listed). A 40 KB index that lists
-/// a child index 60 times, three levels deep, would otherwise make 216,000 references.
-pub const MAX_REFERENCES: usize = 20_000;
-
-/// Resolves and verifies every image in the archive.
-pub fn resolve(archive: &ArchiveFiles, metadata_limit: u64) -> Result<Vec<Image>, ImageError> {
-    let view = View::new(archive, metadata_limit, MAX_REFERENCES)?;
+/// Resolves and verifies every image in the archive, following at most `max_references`
+/// descriptors (each manifest, index, config and layer reference counts, a shared one each
+/// time it is listed, though it is resolved once).
+pub fn resolve(
+    archive: &ArchiveFiles,
+    metadata_limit: u64,
+    max_references: usize,
+) -> Result<Vec<Image>, ImageError> {
+    let view = View::new(archive, metadata_limit, max_references)?;
     let manifest_json = view.existing("manifest.json");
     let index_json = view.existing("index.json");
     match (manifest_json, index_json) {

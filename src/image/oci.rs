@@ -213,6 +213,7 @@ fn rewrite_layers(
 /// A config or layer descriptor, checked against the archive; a blob the archive leaves out
 /// must be in the registry (the caller checks), unless it is a foreign layer.
 fn blob_ref(view: &View, d: &Descriptor, by: &str, is_config: bool) -> Result<BlobRef, ImageError> {
+    view.spend(by)?;
     let mt = d.media_type.clone().unwrap_or_default();
     let in_registry = |source| BlobRef {
         digest: d.digest.clone(),

@@ -117,8 +117,12 @@ impl Pusher {
         let ingested = self
             .read(&request, &upload_repo, feed, counters.clone())
             .await?;
-        let images =
-            crate::image::resolve(&ingested.archive, self.config.limits.metadata_file_bytes)?;
+        let limits = &self.config.limits;
+        let images = crate::image::resolve(
+            &ingested.archive,
+            limits.metadata_file_bytes,
+            limits.references,
+        )?;
         let targets = targets::targets(
             &images,
             &request.target,
