@@ -292,3 +292,7 @@ fn header_err(path: &str, reason: &str) -> ArchiveError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "walk_tests.rs"]
+mod tests;

@@ -78,3 +78,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers([axum::http::header::CONTENT_TYPE]),
     )
 }
+
+#[cfg(test)]
+mod tests;
