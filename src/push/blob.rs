@@ -83,14 +83,12 @@ async fn run(
     let codec = LayerCodec::new(job.encoding, transform, job.find_diff_id, job.max_ratio)
         .map_err(|e| codec_error(&job.path, e))?;
     let sized = registry.send_content_length() && transform == LayerTransform::Keep;
-    let progress = Arc::new(Progress::default());
-    let gone = CancellationToken::new();
-    let mut worker = Worker {
-        progress: progress.clone(),
-        cancel: cancel.clone(),
+    let worker = Worker {
+        progress: Arc::new(Progress::default()),
+        cancel,
         sized,
         out: None,
-        gone: gone.clone(),
+        gone: CancellationToken::new(),
         runtime: tokio::runtime::Handle::current(),
     };
     let repo = match &job.dest {
@@ -104,33 +102,7 @@ async fn run(
         }
     };
     let mut session = Session::open(registry, &repo).await?;
-    let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    worker.out = Some(out_tx);
-    let thread = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx));
-    let body = futures_util::stream::unfold(out_rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let len = sized.then_some(job.size);
-    let send = async {
-        let sent = session.send(body, len, progress).await;
-        if sent.is_err() {
-            // The PATCH may still hold the body (a stalled registry keeps its connection):
-            // tell the worker to stop handing bytes over.
-            gone.cancel();
-        }
-        sent
-    };
-    let (sent, digests) = tokio::join!(send, thread);
-    let checked = settle(&job.path, sent, digests.map_err(internal)?)
-        .and_then(|(sent, d)| check_named(&job, &d.input).map(|()| (sent, d)))
-        .and_then(|v| match cancel.is_cancelled() {
-            // Another blob failed meanwhile: commit nothing more.
-            true => Err(PushError::Internal {
-                detail: "push cancelled".into(),
-            }),
-            false => Ok(v),
-        });
-    let (bytes_sent, digests) = match checked {
+    let (bytes_sent, digests) = match upload(&mut session, &job, worker, codec, raw_rx).await {
         Ok(v) => v,
         Err(e) => {
             session.cancel().await;
@@ -147,6 +119,48 @@ async fn run(
         transform,
         bytes_sent,
     })
+}
+
+/// The worker thread and the PATCH side by side; then the bytes must be what the entry
+/// claimed, and the push still on. Returns the bytes sent and the digests.
+async fn upload(
+    session: &mut Session,
+    job: &BlobJob,
+    mut worker: Worker,
+    codec: LayerCodec,
+    raw_rx: mpsc::Receiver<Bytes>,
+) -> Result<(u64, Digests), PushError> {
+    let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    worker.out = Some(out_tx);
+    let (progress, gone, cancel) = (
+        worker.progress.clone(),
+        worker.gone.clone(),
+        worker.cancel.clone(),
+    );
+    let len = worker.sized.then_some(job.size);
+    let thread = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx));
+    let body = futures_util::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let send = async {
+        let sent = session.send(body, len, progress).await;
+        if sent.is_err() {
+            // The PATCH may still hold the body (a stalled registry keeps its connection):
+            // tell the worker to stop handing bytes over.
+            gone.cancel();
+        }
+        sent
+    };
+    let (sent, digests) = tokio::join!(send, thread);
+    let (sent, digests) = settle(&job.path, sent, digests.map_err(internal)?)?;
+    check_named(job, &digests.input)?;
+    if cancel.is_cancelled() {
+        // Another blob failed meanwhile: commit nothing more.
+        return Err(PushError::Internal {
+            detail: "push cancelled".into(),
+        });
+    }
+    Ok((sent, digests))
 }
 
 /// The worker's result beside the upload's: when the worker only stopped because the upload
