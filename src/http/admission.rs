@@ -21,10 +21,13 @@ use crate::push::PushError;
 pub type Body = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What the query asks: `tag` (repeatable), `layer_compression`.
+/// What the query asks: `tag` (repeatable), `layer_compression`, `dry_run`, `platform`
+/// (repeatable).
 pub struct Query {
     pub tags: Vec<String>,
     pub layer_compression: LayerCompression,
+    pub dry_run: bool,
+    pub platforms: Vec<String>,
 }
 
 /// Parses the query string.
@@ -32,6 +35,8 @@ pub fn query(req: &Request, default: LayerCompression) -> Result<Query, PushErro
     let mut q = Query {
         tags: Vec::new(),
         layer_compression: default,
+        dry_run: false,
+        platforms: Vec::new(),
     };
     for (k, v) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
@@ -43,10 +48,29 @@ pub fn query(req: &Request, default: LayerCompression) -> Result<Query, PushErro
                     expected: "one of gzip, zstd or keep",
                 })?;
             }
+            "dry_run" => {
+                q.dry_run = match v.as_ref() {
+                    "true" | "1" | "" => true,
+                    "false" | "0" => false,
+                    _ => return Err(invalid("dry_run", &v, "true or false")),
+                };
+            }
+            "platform" if crate::oci::reference::valid_platform(&v) => {
+                q.platforms.push(v.into_owned());
+            }
+            "platform" => return Err(invalid("platform", &v, "os/architecture[/variant]")),
             _ => {}
         }
     }
     Ok(q)
+}
+
+fn invalid(name: &'static str, value: &str, expected: &'static str) -> PushError {
+    PushError::ParameterInvalid {
+        name,
+        value: value.chars().take(100).collect(),
+        expected,
+    }
 }
 
 /// A declared Content-Length over the limit is refused before anything is read.
@@ -74,6 +98,15 @@ pub async fn archive(req: Request, config: &Config) -> Result<(Vec<String>, Body
     let raw = req.into_body().into_data_stream();
     let body = started(raw.map(|r| r.map_err(BoxError::from)), deadline).await?;
     Ok((Vec::new(), body))
+}
+
+/// The client asked to follow the push as NDJSON events.
+pub fn wants_ndjson(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("application/x-ndjson"))
 }
 
 fn is_multipart(req: &Request) -> bool {

@@ -5,6 +5,7 @@ mod admission;
 mod error;
 mod multipart;
 mod page;
+mod progress;
 mod upload;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState, admission};
+use super::{ApiError, AppState, admission, progress};
 use crate::push::{self, PushError, Target};
 use crate::report::Report;
 
@@ -41,27 +41,43 @@ async fn handle(state: AppState, target: Result<Target, PushError>, req: Request
             return ApiError(e).into_response();
         }
     };
-    match admit_and_push(state, target, query, req).await {
-        Ok(report) => {
-            crate::telemetry::metrics().succeeded(&report);
-            (StatusCode::CREATED, axum::Json(report)).into_response()
-        }
+    let ndjson = admission::wants_ndjson(&req);
+    match admit(&state, target, query, req).await {
         Err(e) => ApiError(e).into_response(),
+        Ok(admitted) if ndjson => progress::stream(state, admitted),
+        Ok(admitted) => match run(&state, admitted).await {
+            Ok(report) => {
+                let status = if report.dry_run {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                (status, axum::Json(report)).into_response()
+            }
+            Err(e) => ApiError(e).into_response(),
+        },
     }
 }
 
-/// The archive's start, then a slot, then the push.
-async fn admit_and_push(
-    state: AppState,
+/// A push that passed admission: it holds a slot, and its archive has started.
+pub(super) struct Admitted {
+    pub slot: tokio::sync::OwnedSemaphorePermit,
+    pub request: push::Request,
+    pub body: admission::Body,
+}
+
+/// The archive's start, then a slot.
+async fn admit(
+    state: &AppState,
     target: Target,
     query: admission::Query,
     req: Request,
-) -> Result<Report, PushError> {
+) -> Result<Admitted, PushError> {
     let config = &state.pusher.config;
     let (form_tags, body) = admission::archive(req, config).await?;
     let mut extra_tags = query.tags;
     extra_tags.extend(form_tags);
-    let Ok(_slot) = state.slots.clone().try_acquire_owned() else {
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         admission::drain_body(body).await;
         return Err(PushError::Busy);
     };
@@ -69,10 +85,31 @@ async fn admit_and_push(
         target,
         extra_tags,
         layer_compression: query.layer_compression,
+        dry_run: query.dry_run,
+        platforms: query.platforms,
+        events: push::events::Events::none(),
     };
+    Ok(Admitted {
+        slot,
+        request,
+        body,
+    })
+}
+
+/// Runs an admitted push to its end; counted in the metrics.
+pub(super) async fn run(state: &AppState, admitted: Admitted) -> Result<Report, PushError> {
+    let Admitted {
+        slot,
+        request,
+        body,
+    } = admitted;
     let metrics = crate::telemetry::metrics();
     metrics.enter();
     let result = state.pusher.push(request, body).await;
     metrics.leave();
+    drop(slot);
+    if let Ok(report) = &result {
+        metrics.succeeded(report);
+    }
     result
 }

@@ -21,6 +21,8 @@ pub enum ImageError {
         "the archive's manifests make more than {limit} references (at {at}; limits.references)"
     )]
     TooManyReferences { limit: usize, at: String },
+    #[error("no image of the archive has platform {platform} (it has: {available})")]
+    PlatformMissing { platform: String, available: String },
 }
 
 impl ImageError {
@@ -32,6 +34,7 @@ impl ImageError {
             ImageError::BlobMissing { .. } => "BLOB_MISSING",
             ImageError::ManifestInvalid { .. } => "MANIFEST_INVALID",
             ImageError::TooManyReferences { .. } => "TOO_MANY_REFERENCES",
+            ImageError::PlatformMissing { .. } => "PLATFORM_MISSING",
         }
     }
 

@@ -7,6 +7,7 @@
 mod docker;
 mod error;
 mod oci;
+mod platforms;
 mod view;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use error::ImageError;
+pub use platforms::select as select_platforms;
 
 use crate::archive::ArchiveError;
 use crate::oci::{Digest, LayerEncoding};

@@ -297,7 +297,7 @@ fn check_image_config(blobs: &[BlobRef], manifest: &str) -> Result<(), ImageErro
 
 impl Node {
     /// New bytes for a rewritten document: a new digest.
-    fn set_bytes(&mut self, bytes: Bytes) {
+    pub(super) fn set_bytes(&mut self, bytes: Bytes) {
         self.digest = Digest::sha256_of(&bytes);
         self.bytes = bytes;
         self.rewritten = true;

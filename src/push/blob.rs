@@ -38,6 +38,8 @@ pub(super) struct BlobJob {
     pub dest: Dest,
     /// limits.max_ratio: a layer inflated to hash it may not grow more than this.
     pub max_ratio: u64,
+    /// The push's count of bytes sent, for progress reports.
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a job found and did.
@@ -84,7 +86,7 @@ async fn run(
         .map_err(|e| codec_error(&job.path, e))?;
     let sized = registry.send_content_length() && transform == LayerTransform::Keep;
     let worker = Worker {
-        progress: Arc::new(Progress::default()),
+        progress: Arc::new(Progress::counting(job.sent.clone())),
         cancel,
         sized,
         out: None,
@@ -93,7 +95,7 @@ async fn run(
     };
     let repo = match &job.dest {
         Dest::Upload { repo } => repo.clone(),
-        Dest::Present { .. } | Dest::Mount { .. } => {
+        Dest::Hash { .. } | Dest::Mount { .. } => {
             let digests = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx))
                 .await
                 .map_err(internal)?
@@ -193,7 +195,11 @@ async fn finish_unsent(
 ) -> Result<Finished, PushError> {
     check_named(&job, &digests.input)?;
     let (repo, reused, outcome) = match &job.dest {
-        Dest::Present { repo, reused } => (repo, reused, Outcome::Exists),
+        Dest::Hash {
+            repo,
+            reused,
+            outcome,
+        } => (repo, reused, *outcome),
         Dest::Mount { repo, reused, .. } => (repo, reused, Outcome::Mounted),
         Dest::Upload { .. } => unreachable!("only called for blobs not sent"),
     };

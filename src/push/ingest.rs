@@ -16,6 +16,7 @@ use super::blob::{self, BlobJob, Finished};
 use super::cache::{LayerCache, Locations};
 use super::entry::{self, Fed};
 use super::error::PushError;
+use super::events::{Event, Events};
 use super::placement::{self, Dest, Placed, Reused};
 use crate::archive::walk::{Item, Walker};
 use crate::archive::{ArchiveError, names};
@@ -39,6 +40,12 @@ pub(super) struct Pass<'a> {
     pub cancel: CancellationToken,
     pub cache: Arc<LayerCache>,
     pub locations: Arc<Locations>,
+    /// Where to tell about each blob done.
+    pub events: Events,
+    /// Bytes sent to the registry by this push, as they go.
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Write nothing: hash everything, say what a push would do.
+    pub dry_run: bool,
 }
 
 /// What the pass found and did.
@@ -62,7 +69,7 @@ pub(super) async fn ingest<R: AsyncRead + Unpin + Send + 'static>(
     let mut jobs = JoinSet::new();
     let mut out = Ingested::default();
     let result = match walk(walker, pass, &mut jobs, &mut out).await {
-        Ok(()) => collect(&mut jobs, &mut out).await,
+        Ok(()) => collect(&mut jobs, &mut out, &pass.events).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -77,9 +84,9 @@ pub(super) async fn ingest<R: AsyncRead + Unpin + Send + 'static>(
     Ok(out)
 }
 
-async fn collect(jobs: &mut Jobs, out: &mut Ingested) -> Result<(), PushError> {
+async fn collect(jobs: &mut Jobs, out: &mut Ingested, events: &Events) -> Result<(), PushError> {
     while let Some(res) = jobs.join_next().await {
-        record(res, out)?;
+        record(res, out, events)?;
     }
     Ok(())
 }
@@ -87,10 +94,17 @@ async fn collect(jobs: &mut Jobs, out: &mut Ingested) -> Result<(), PushError> {
 fn record(
     res: Result<Result<Finished, PushError>, tokio::task::JoinError>,
     out: &mut Ingested,
+    events: &Events,
 ) -> Result<(), PushError> {
     let done = res.map_err(|e| PushError::Internal {
         detail: format!("blob job failed: {e}"),
     })??;
+    events.emit(Event::Blob {
+        entry: done.blob.path.clone(),
+        digest: done.blob.pushed.clone(),
+        size: done.blob.pushed_size,
+        outcome: done.placed.outcome,
+    });
     out.bytes_sent += done.bytes_sent;
     out.placed.insert(done.blob.pushed.clone(), done.placed);
     let path = done.blob.path.clone();
@@ -108,7 +122,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
     let mut metadata = MetadataBudget::default();
     while let Some(item) = walker.next().await? {
         while let Some(res) = jobs.try_join_next() {
-            record(res, out)?;
+            record(res, out, &pass.events)?;
         }
         let (path, size, mut entry) = match item {
             Item::Symlink { path, target } | Item::Hardlink { path, target } => {
@@ -133,7 +147,10 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                 .insert(path, File::Memory { bytes, digest });
             continue;
         }
-        let job = plan(pass, path, size, encoding).await?;
+        let mut job = plan(pass, path, size, encoding).await?;
+        if pass.dry_run {
+            job.dest = job.dest.dry();
+        }
         let permit = inflight
             .clone()
             .acquire_owned()
@@ -213,6 +230,7 @@ async fn plan(
             repo: repo.to_string(),
         },
         max_ratio: pass.config.limits.max_ratio,
+        sent: pass.sent.clone(),
     };
     if let (Some(d), LayerTransform::Keep) = (&named, transform) {
         if let Some(dest) = placement::destination(registry, locations, repo, d, None).await? {
@@ -269,11 +287,14 @@ async fn stream<R: AsyncRead + Unpin>(
     match fed {
         Ok(()) => {
             let (cache, locations) = (pass.cache.clone(), pass.locations.clone());
+            let dry_run = pass.dry_run;
             jobs.spawn(async move {
                 let done = handle.await.map_err(|e| PushError::Internal {
                     detail: e.to_string(),
                 })??;
-                remember(&cache, &locations, &done);
+                if !dry_run {
+                    remember(&cache, &locations, &done);
+                }
                 Ok(done)
             });
             Ok(())

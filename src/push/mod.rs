@@ -6,6 +6,7 @@ mod blob;
 mod cache;
 mod entry;
 mod error;
+pub mod events;
 mod ingest;
 mod placement;
 mod publish;
@@ -63,9 +64,13 @@ impl Pusher {
     {
         let (tx, rx) = input::channel();
         let counters = Arc::new(Counters::default());
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let events = request.events.clone();
+        let seen = counters.clone();
+        let ticker = events.ticker(move || seen.received(), sent.clone());
         let this = self.clone();
         let seen = counters.clone();
-        let task = tokio::spawn(async move { this.run(request, rx, seen).await });
+        let task = tokio::spawn(async move { this.run(request, rx, seen, sent).await });
         let limits = BodyLimits {
             max_bytes: self.config.limits.request_bytes,
             idle: self.config.client_idle_timeout,
@@ -78,10 +83,21 @@ impl Pusher {
                 detail: e.to_string(),
             })
         });
-        if result.is_err() {
-            // Read on a little, so a client still sending sees the answer instead of a reset.
-            let drain = async { while body.next().await.is_some() {} };
-            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        match &result {
+            Ok(report) => events.emit(events::Event::Done {
+                report: report.clone(),
+            }),
+            Err(e) => {
+                events.emit(events::Event::Error {
+                    error: e.body()["error"].clone(),
+                });
+                // Read on a little, so a client still sending sees the answer, not a reset.
+                let drain = async { while body.next().await.is_some() {} };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+            }
         }
         result
     }
@@ -92,6 +108,7 @@ impl Pusher {
         request: Request,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
+        sent: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Report, PushError> {
         let started = Instant::now();
         if request.extra_tags.len() > self.config.limits.tags {
@@ -110,12 +127,14 @@ impl Pusher {
                 name: t.chars().take(300).collect(),
             });
         }
+        // With a platform filter, which blobs belong is known only at the end: stage them all,
+        // and mount into the target only those of the platforms chosen.
         let upload_repo = match &request.target {
-            Target::Named { repository, .. } => repository.clone(),
-            Target::FromArchive => self.config.staging_repository.clone(),
+            Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
+            _ => self.config.staging_repository.clone(),
         };
         let ingested = self
-            .read(&request, &upload_repo, feed, counters.clone())
+            .read(&request, &upload_repo, feed, counters.clone(), sent)
             .await?;
         let limits = &self.config.limits;
         let images = crate::image::resolve(
@@ -123,6 +142,7 @@ impl Pusher {
             limits.metadata_file_bytes,
             limits.references,
         )?;
+        let images = crate::image::select_platforms(images, &request.platforms)?;
         let targets = targets::targets(
             &images,
             &request.target,
@@ -134,10 +154,19 @@ impl Pusher {
             upload_repo: &upload_repo,
             placed: &ingested.placed,
             locations: &self.locations,
+            dry_run: request.dry_run,
         };
         publisher.check_absent_blobs(&images, &targets).await?;
         let (images, sent) = publisher.publish(&images, &targets).await?;
+        for i in &images {
+            request.events.emit(events::Event::Image {
+                repository: i.repository.clone(),
+                tags: i.tags.clone(),
+                digest: i.digest.clone(),
+            });
+        }
         let report = Report {
+            dry_run: request.dry_run,
             images,
             bytes_received: counters.received(),
             bytes_sent: ingested.bytes_sent + sent,
@@ -159,6 +188,7 @@ impl Pusher {
         upload_repo: &str,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
+        sent: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<ingest::Ingested, PushError> {
         let limits = self.config.limits.clone();
         let (reader, decoder) = decode::spawn(feed, limits.clone(), counters);
@@ -177,6 +207,9 @@ impl Pusher {
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
             locations: self.locations.clone(),
+            events: request.events.clone(),
+            sent,
+            dry_run: request.dry_run,
         };
         let ingested = match ingest::ingest(&mut walker, &pass).await {
             Ok(i) => i,

@@ -24,9 +24,11 @@ pub(super) struct Placed {
 pub(super) enum Dest {
     /// Upload into `repo`.
     Upload { repo: String },
-    /// The registry has it in `repo` already: the bytes are only hashed, to verify them.
-    Present {
+    /// The bytes are only hashed, to verify them: the registry has the blob in `repo`
+    /// already (`Exists`), or this is a dry run and `outcome` is what a push would do.
+    Hash {
         repo: String,
+        outcome: Outcome,
         /// The blob an uncompressed layer became last time (from the layer cache).
         reused: Option<Reused>,
     },
@@ -58,9 +60,32 @@ pub(super) async fn destination(
 ) -> Result<Option<Dest>, PushError> {
     let repo = repo.to_string();
     if registry.blob_exists(&repo, digest).await? {
-        return Ok(Some(Dest::Present { repo, reused }));
+        return Ok(Some(Dest::Hash {
+            repo,
+            outcome: Outcome::Exists,
+            reused,
+        }));
     }
     Ok(source(locations, &repo, digest).map(|from| Dest::Mount { repo, from, reused }))
+}
+
+impl Dest {
+    /// The same destination in a dry run: only hashed, with the outcome a push would have.
+    pub(super) fn dry(self) -> Dest {
+        match self {
+            Dest::Upload { repo } => Dest::Hash {
+                repo,
+                outcome: Outcome::Uploaded,
+                reused: None,
+            },
+            Dest::Mount { repo, reused, .. } => Dest::Hash {
+                repo,
+                outcome: Outcome::Mounted,
+                reused,
+            },
+            hash @ Dest::Hash { .. } => hash,
+        }
+    }
 }
 
 /// Where this process last saw a blob, other than `repo`.

@@ -22,6 +22,8 @@ pub(super) struct Publisher<'a> {
     /// Where each streamed blob is (by pushed digest).
     pub placed: &'a HashMap<Digest, Placed>,
     pub locations: &'a Locations,
+    /// Write nothing; say what publishing would do.
+    pub dry_run: bool,
 }
 
 impl Publisher<'_> {
@@ -69,6 +71,7 @@ impl Publisher<'_> {
                     let key = (repo.clone(), b.digest.clone());
                     let outcome = match outcomes.get(&key) {
                         Some(o) => *o,
+                        None if self.dry_run => self.would_place(b, repo).await?,
                         None => self.ensure_blob(b, repo, &mut sent).await?,
                     };
                     outcomes.insert(key, outcome);
@@ -84,14 +87,20 @@ impl Publisher<'_> {
                         });
                     }
                 }
-                for b in &blob_reports {
-                    self.locations.put(b.digest.clone(), repo);
+                if !self.dry_run {
+                    for b in &blob_reports {
+                        self.locations.put(b.digest.clone(), repo);
+                    }
                 }
-                self.put_manifests(&image.root, repo, &mut sent).await?;
+                if !self.dry_run {
+                    self.put_manifests(&image.root, repo, &mut sent).await?;
+                }
                 reports.push(report(image, repo, tags, blob_reports));
             }
         }
-        sent += super::tags::tag_all(self.registry, images, targets).await?;
+        if !self.dry_run {
+            sent += super::tags::tag_all(self.registry, images, targets).await?;
+        }
         Ok((reports, sent))
     }
 
@@ -136,6 +145,37 @@ impl Publisher<'_> {
                 detail: format!("skipped file used as blob {}", b.digest),
             }),
         }
+    }
+
+    /// What `ensure_blob` would do, asking the registry only with HEAD.
+    async fn would_place(&self, b: &BlobRef, repo: &str) -> Result<Outcome, PushError> {
+        let here = |blob: &crate::image::StreamedBlob| {
+            self.placed
+                .get(&blob.pushed)
+                .filter(|p| p.repo == repo)
+                .map(|p| p.outcome)
+        };
+        Ok(match &b.source {
+            BlobSource::Foreign => Outcome::Foreign,
+            BlobSource::Registry { .. } => Outcome::Exists,
+            BlobSource::Archive(File::Streamed(s)) if here(s).is_some() => {
+                here(s).expect("checked")
+            }
+            _ if self.registry.blob_exists(repo, &b.digest).await? => Outcome::Exists,
+            BlobSource::Archive(File::Memory { .. })
+                if self
+                    .locations
+                    .get(&b.digest)
+                    .is_some_and(|from| from != repo) =>
+            {
+                Outcome::Mounted
+            }
+            BlobSource::Archive(File::Streamed(s)) => self
+                .placed
+                .get(&s.pushed)
+                .map_or(Outcome::Uploaded, |p| p.outcome),
+            _ => Outcome::Uploaded,
+        })
     }
 
     /// A blob in the upload (staging) repository, mounted into `repo`.

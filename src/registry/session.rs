@@ -64,10 +64,9 @@ impl Session {
         let ended = progress.clone();
         let body = body
             .inspect(move |r| {
-                if let Ok(b) = r {
-                    counted.fetch_add(b.len() as u64, Ordering::Relaxed);
-                }
-                pulls.pulled();
+                let n = r.as_ref().map_or(0, |b| b.len() as u64);
+                counted.fetch_add(n, Ordering::Relaxed);
+                pulls.took(n);
             })
             // After the last byte the registry owes an answer within the stall limit too.
             .chain(futures_util::stream::poll_fn(move |_| {
