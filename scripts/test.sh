@@ -14,9 +14,11 @@ fi
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages the tests need, and a command each one provides.
-packages=(docker-registry skopeo umoci busybox-static curl pigz zstd xz-utils bzip2)
-commands=(docker-registry skopeo umoci busybox curl pigz zstd xz bzip2)
+# Debian packages the tests need, and a command each one provides. A test whose tool is
+# missing fails (it never skips), so every one of them is installed here. docker.io brings
+# the Docker CLI and engine that tests/e2e_docker.rs drives.
+packages=(docker-registry skopeo umoci busybox-static curl pigz gzip zstd xz-utils bzip2 openssl docker.io)
+commands=(docker-registry skopeo umoci busybox curl pigz gzip zstd xz bzip2 openssl docker)
 
 missing=()
 for i in "${!commands[@]}"; do
@@ -35,7 +37,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update </dev/null
-    "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}" </dev/null
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# tests/e2e_docker.rs needs a Docker engine that answers, not just the CLI. Machines that run
+# one start it before the tests; otherwise try to start the packaged one (bounded wait).
+if ! docker info >/dev/null 2>&1; then
+    say "no Docker engine answers: starting it"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+    "${sudo[@]}" service docker start </dev/null >/dev/null 2>&1 || true
+    for _ in $(seq 1 30); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || say "still no Docker engine: tests/e2e_docker.rs will fail"
 fi
 
 # The Kubernetes manifests' schema validator, from PyPI, pinned, in a venv under target/

@@ -24,8 +24,25 @@ pub struct Limits {
     pub metadata_file_bytes: u64,
     /// All metadata kept in memory for one request. Default 32 MiB. `METADATA_TOO_LARGE`.
     pub metadata_total_bytes: u64,
-    /// Longest entry name, in bytes. Default 4096. `ENTRY_PATH_INVALID`.
+    /// Longest entry name and link target, in bytes; a GNU long name or link may not be
+    /// larger, nor a PAX record set more than 4 KiB larger (it holds other records too).
+    /// Default 4096. `ENTRY_PATH_INVALID`, or `ENTRY_HEADER_INVALID` for the extensions.
     pub path_bytes: usize,
+    /// Slowest a client may send, in bytes per second, averaged over 30 s of hoist waiting
+    /// for it (time hoist spends waiting on the registry does not count against the
+    /// client). Stops slow-drip clients from holding a push slot. Default 1024; 0 turns
+    /// it off. `BODY_TIMEOUT`.
+    pub min_body_rate: u64,
+    /// Everything a multipart body holds before its `file` part (preamble, part headers,
+    /// text fields), in bytes. Default 64 KiB. `PREAMBLE_TOO_LARGE`.
+    pub preamble_bytes: u64,
+    /// References resolution may follow: every manifest, index, config and layer descriptor,
+    /// a shared one each time it is listed (each is resolved once). Default 20,000.
+    /// `TOO_MANY_REFERENCES`.
+    pub references: usize,
+    /// Tags one push may write, across all its images and repositories. Default 64.
+    /// `TOO_MANY_TAGS`.
+    pub tags: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +55,10 @@ impl Default for Limits {
             metadata_file_bytes: 4 << 20,
             metadata_total_bytes: 32 << 20,
             path_bytes: 4096,
+            min_body_rate: 1024,
+            preamble_bytes: 64 << 10,
+            references: 20_000,
+            tags: 64,
         }
     }
 }
@@ -50,6 +71,10 @@ impl Limits {
             || self.metadata_file_bytes == 0
             || self.metadata_total_bytes < self.metadata_file_bytes
             || self.max_ratio == 0
+            || self.path_bytes == 0
+            || self.preamble_bytes == 0
+            || self.tags == 0
+            || self.references == 0
         {
             return Err("limits must be positive and metadata_total_bytes >= metadata_file_bytes");
         }

@@ -230,6 +230,9 @@ async fn push(
         target,
         extra_tags: tags,
         layer_compression: config.layer_compression,
+        dry_run: false,
+        platforms: Vec::new(),
+        events: hoist::push::events::Events::none(),
     };
     let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
         Box::new(tokio::io::stdin())

@@ -47,6 +47,9 @@ pub struct ImageReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Nothing was written: the outcomes say what a push would do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     pub images: Vec<ImageReport>,
     pub bytes_received: u64,
     pub bytes_sent: u64,

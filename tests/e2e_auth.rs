@@ -4,7 +4,6 @@
 //! chain the registry verifies against its `rootcertbundle`). Secrets must never show up in
 //! hoist's stderr or in its answers.
 
-mod common;
 mod support;
 
 use std::io::Write;
@@ -18,8 +17,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{Answer, Registry};
-use support::{HoistProc, image, image_corrupt, message, outcome, push};
+use support::archives::{image, image_corrupt};
+use support::fault_proxy::{Fault, Proxy, Rule, Seen};
+use support::{Answer, Hoist, Registry, push_bytes as push};
 
 const USER: &str = "hoist-bot";
 const PASSWORD: &str = "Tr0ub4dor-e2e-S3cret-913";
@@ -30,7 +30,7 @@ fn basic_value(user: &str, password: &str) -> String {
 }
 
 /// None of `secrets` in hoist's stderr nor in its answer.
-fn assert_no_secrets(hoist: &HoistProc, answers: &[&Answer], secrets: &[String]) {
+fn assert_no_secrets(hoist: &Hoist, answers: &[&Answer], secrets: &[String]) {
     let stderr = hoist.stderr();
     for s in secrets {
         assert!(
@@ -70,37 +70,13 @@ fn tag_list(v: Option<Value>) -> Vec<String> {
         .collect()
 }
 
-/// The registry's access log: for each upload session of `repo` that got a PATCH, the status
-/// of the DELETE hoist sent on it (None: no DELETE).
-fn cancels(registry: &Registry, repo: &str) -> Vec<(String, Option<u16>)> {
-    let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
-    let prefix = format!("/v2/{repo}/blobs/uploads/");
-    // `"METHOD /v2/... HTTP/1.1" STATUS ...`
-    let requests: Vec<(String, String, u16)> = log
-        .lines()
-        .filter_map(|l| {
-            let (_, rest) = l.split_once('"')?;
-            let (req, after) = rest.split_once('"')?;
-            let mut parts = req.split(' ');
-            let method = parts.next()?.to_string();
-            let target = parts.next()?;
-            let uuid = target.strip_prefix(&prefix)?.split('?').next()?.to_string();
-            let status = after.split_whitespace().next()?.parse().ok()?;
-            Some((method, uuid, status))
-        })
-        .collect();
-    let mut out: Vec<(String, Option<u16>)> = Vec::new();
-    for (m, uuid, _) in &requests {
-        if m == "PATCH" && !out.iter().any(|(u, _)| u == uuid) {
-            let deleted = requests
-                .iter()
-                .filter(|(m2, u2, _)| m2 == "DELETE" && u2 == uuid)
-                .map(|r| r.2)
-                .next_back();
-            out.push((uuid.clone(), deleted));
-        }
-    }
-    out
+/// hoist as chatty as it gets (`hoist=trace`): a secret in any of its log lines shows up in
+/// its captured stderr.
+fn chatty_hoist(registry_url: &str, env: &[(&str, &str)]) -> Result<Hoist> {
+    Hoist::options(registry_url)
+        .envs(env)
+        .log("hoist=trace,info")
+        .start()
 }
 
 /// A push that fails after a layer's session was opened and its bytes sent (DIGEST_MISMATCH)
@@ -108,7 +84,7 @@ fn cancels(registry: &Registry, repo: &str) -> Vec<(String, Option<u16>)> {
 /// upload sessions are cancelled").
 fn assert_failed_push_cancels_session(
     registry: &Registry,
-    hoist: &HoistProc,
+    hoist: &Hoist,
     repo: &str,
 ) -> Result<()> {
     let bad = image_corrupt(20, &[64 << 10], "v1");
@@ -120,13 +96,7 @@ fn assert_failed_push_cancels_session(
         a.body,
         hoist.stderr()
     );
-    // The registry writes its access log line just after answering.
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let mut sessions = cancels(registry, repo);
-    while sessions.iter().any(|(_, d)| d.is_none()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        sessions = cancels(registry, repo);
-    }
+    let sessions = registry.cancels_within(repo, Duration::from_secs(3));
     assert!(!sessions.is_empty(), "no upload session was opened");
     let log = std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap_or_default();
     let deletes: Vec<&str> = log.lines().filter(|l| l.contains("DELETE")).collect();
@@ -167,7 +137,7 @@ fn basic_auth_right_credentials_push() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
     // The registry really wants credentials.
     assert!(get_json_auth(&format!("{}/v2/_catalog", registry.url()), &[]).is_none());
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -178,12 +148,12 @@ fn basic_auth_right_credentials_push() -> Result<()> {
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
     assert_eq!(basic_tags(&registry, "e2e/basic"), vec!["v1".to_string()]);
-    assert_eq!(outcome(&a, &img.layers[0]), "uploaded");
+    assert_eq!(a.outcome(&img.layers[0]), "uploaded");
     // A second push: everything is already there.
     let again = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(again.status, 201, "{}", again.body);
-    assert_eq!(outcome(&again, &img.layers[0]), "exists");
-    assert_eq!(outcome(&again, &img.config), "exists");
+    assert_eq!(again.outcome(&img.layers[0]), "exists");
+    assert_eq!(again.outcome(&img.config), "exists");
     assert_no_secrets(
         &hoist,
         &[&a, &again],
@@ -195,7 +165,7 @@ fn basic_auth_right_credentials_push() -> Result<()> {
 #[test]
 fn basic_auth_failed_push_cancels_its_upload_session() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -208,7 +178,7 @@ fn basic_auth_failed_push_cancels_its_upload_session() -> Result<()> {
 #[test]
 fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(
+    let hoist = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -225,9 +195,9 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
         hoist.stderr()
     );
     assert!(
-        message(&a).contains("credentials"),
+        a.message().contains("credentials"),
         "the message should mention credentials: {}",
-        message(&a)
+        a.message()
     );
     assert!(basic_tags(&registry, "e2e/basic").is_empty());
     assert_no_secrets(
@@ -244,7 +214,7 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
 #[test]
 fn basic_auth_without_credentials_is_unauthorized() -> Result<()> {
     let (registry, _dir) = htpasswd_registry()?;
-    let hoist = HoistProc::start(&registry.url(), &[])?;
+    let hoist = chatty_hoist(&registry.url(), &[])?;
     let img = image(3, &[64 << 10], "v1");
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
@@ -273,7 +243,7 @@ impl Signer {
     fn new(dir: &Path) -> Result<Signer> {
         let key = dir.join("issuer-key.pem");
         let cert = dir.join("issuer-cert.pem");
-        common::run(
+        support::run(
             Command::new("openssl")
                 .args([
                     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -358,6 +328,9 @@ struct TokenRequest {
     scopes: Vec<String>,
     service: Option<String>,
     granted: bool,
+    /// An OAuth2 refresh-token grant (POST), as a docker `identitytoken` is exchanged.
+    refresh: bool,
+    at: std::time::Instant,
 }
 
 struct IssuerCtx {
@@ -389,7 +362,7 @@ impl Issuer {
         let port = listener.local_addr()?.port();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
-            .route("/token", axum::routing::get(token))
+            .route("/token", axum::routing::get(token).post(token_refresh))
             .with_state(ctx.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -483,6 +456,8 @@ async fn token(
         scopes: scopes.clone(),
         service,
         granted,
+        refresh: false,
+        at: std::time::Instant::now(),
     });
     if !granted {
         return (
@@ -492,13 +467,56 @@ async fn token(
         )
             .into_response();
     }
+    grant(ctx, scopes).await
+}
+
+/// The identity token a docker config.json carries in the tests (an OAuth2 refresh token).
+const IDENTITY_TOKEN: &str = "idtok-e2e-R3fr3sh-5150";
+
+/// `POST /token` with `grant_type=refresh_token` (docker's `identitytoken` exchange).
+async fn token_refresh(
+    axum::extract::State(ctx): axum::extract::State<Arc<IssuerCtx>>,
+    axum::extract::Form(form): axum::extract::Form<Vec<(String, String)>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let field = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    let scopes: Vec<String> = field("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let granted = field("grant_type").as_deref() == Some("refresh_token")
+        && field("refresh_token").as_deref() == Some(IDENTITY_TOKEN);
+    ctx.requests.lock().unwrap().push(TokenRequest {
+        scopes: scopes.clone(),
+        service: field("service"),
+        granted,
+        refresh: true,
+        at: std::time::Instant::now(),
+    });
+    if !granted {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json")],
+            r#"{"error":"invalid_grant"}"#,
+        )
+            .into_response();
+    }
+    grant(ctx, scopes).await
+}
+
+/// Mints a token for `scopes` and answers it (`token` and `access_token`, `expires_in`).
+async fn grant(ctx: Arc<IssuerCtx>, scopes: Vec<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let lifetime = ctx.expires_in;
     let c = ctx.clone();
     let minted = tokio::task::spawn_blocking(move || c.signer.mint(USER, &scopes, lifetime)).await;
     match minted {
         Ok(Ok(t)) => {
             ctx.issued.lock().unwrap().push(t.clone());
-            axum::Json(json!({"token": t, "expires_in": lifetime})).into_response()
+            axum::Json(json!({"token": t, "access_token": t, "expires_in": lifetime}))
+                .into_response()
         }
         other => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -526,7 +544,7 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
     let (issuer, registry) = token_rig(300)?;
     // The registry really wants a token, and takes one the issuer signed.
     assert!(get_json_auth(&format!("{}/v2/", registry.url()), &[]).is_none());
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
 
     // 1. A push to a named repository.
     let img = image(10, &[128 << 10], "v1");
@@ -553,27 +571,23 @@ fn token_auth_push_mount_and_repush() -> Result<()> {
     let second = image(10, &[128 << 10], "e2e/tok-b:v1");
     let c = push(&hoist, "/push", &second.tar)?;
     assert_eq!(c.status, 201, "{}\n{}", c.body, hoist.stderr());
-    let layer = outcome(&c, &second.layers[0]);
-    eprintln!("layer pushed to a second repository: {layer}");
-    assert!(
-        layer == "mounted" || layer == "exists",
-        "layer in a second repository: {layer}\n{}",
+    assert_eq!(
+        c.outcome(&second.layers[0]),
+        "mounted",
+        "the layer is in the staging repository: it must be mounted, not sent\n{}",
         c.body
     );
     assert_eq!(issuer.tags(&registry, "e2e/tok-b")?, vec!["v1".to_string()]);
     let reqs = issuer.requests();
-    if layer == "mounted" {
-        assert!(
-            reqs.iter().any(|r| r.granted
-                && r.scopes
-                    .iter()
-                    .any(|s| s == "repository:e2e/tok-b:pull,push")
-                && r.scopes
-                    .iter()
-                    .any(|s| s.ends_with(":pull") && !s.contains("e2e/tok-b"))),
-            "a mount needs a token with the `from` repository's pull scope: {reqs:?}"
-        );
-    }
+    assert!(
+        reqs.iter().any(|r| r.granted
+            && r.scopes
+                == [
+                    "repository:e2e/tok-b:pull,push".to_string(),
+                    "repository:hoist-staging:pull".to_string()
+                ]),
+        "a mount needs one token with the target's push and the `from` repository's pull scope: {reqs:?}"
+    );
 
     // 4. A re-push of the first image: every blob exists.
     let d = push(&hoist, "/push/e2e/tok:v1", &img.tar)?;
@@ -598,7 +612,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     let (issuer, registry) = token_rig(300)?;
     let img = image(11, &[64 << 10], "v1");
 
-    let wrong = HoistProc::start(
+    let wrong = chatty_hoist(
         &registry.url(),
         &[
             ("HOIST_REGISTRY_USERNAME", USER),
@@ -614,9 +628,9 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
         wrong.stderr()
     );
     assert!(
-        message(&a).contains("credentials"),
+        a.message().contains("credentials"),
         "the message should mention credentials: {}",
-        message(&a)
+        a.message()
     );
     assert!(issuer.requests().iter().any(|r| !r.granted));
     assert!(issuer.tags(&registry, "e2e/tok")?.is_empty());
@@ -629,7 +643,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
         ],
     );
 
-    let anonymous = HoistProc::start(&registry.url(), &[])?;
+    let anonymous = chatty_hoist(&registry.url(), &[])?;
     let b = push(&anonymous, "/push/e2e/tok:v1", &img.tar)?;
     assert_eq!(
         (b.status, b.code()),
@@ -642,20 +656,191 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     Ok(())
 }
 
+/// A push that outlives the freshness of its token: 60 s tokens (the shortest lifetime hoist
+/// honours) are renewed once less than 30 s are left. The client sends at 32 KiB/s, so the
+/// 1 MiB layer takes ~33 s and the requests after it need a second token, fetched before the
+/// old one runs out: the registry refuses nothing after its first challenge.
 #[test]
 fn token_auth_short_lived_tokens() -> Result<()> {
-    // 60 s is the shortest lifetime hoist honours.
     let (issuer, registry) = token_rig(60)?;
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
-    let img = image(12, &[256 << 10], "v1");
-    let a = push(&hoist, "/push/e2e/short:v1", &img.tar)?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
+    let img = image(12, &[1 << 20], "v1");
+    let t = std::time::Instant::now();
+    let a = support::push_bytes_with(
+        &hoist,
+        "/push/e2e/short:v1",
+        &img.tar,
+        &["--limit-rate", "32K"],
+    )?;
+    let took = t.elapsed();
     assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert!(
+        took > Duration::from_secs(31),
+        "the push took only {took:?}"
+    );
     assert_eq!(issuer.tags(&registry, "e2e/short")?, vec!["v1".to_string()]);
-    let granted = issuer.requests().iter().filter(|r| r.granted).count();
-    assert!(granted >= 1, "token requests: {:?}", issuer.requests());
+    let push_scope = "repository:e2e/short:pull,push".to_string();
+    let grants: Vec<TokenRequest> = issuer
+        .requests()
+        .into_iter()
+        .filter(|r| r.granted && r.scopes == [push_scope.clone()])
+        .collect();
+    assert!(
+        grants.len() >= 2,
+        "the token was never renewed: {:?}",
+        issuer.requests()
+    );
+    let gap = grants[1].at - grants[0].at;
+    assert!(
+        gap >= Duration::from_secs(29) && gap < Duration::from_secs(60),
+        "renewed after {gap:?}: not when less than 30 s of 60 were left"
+    );
+    let log = registry.access_log();
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|(_, target, status)| *status == 401 && target.starts_with("/v2/e2e/short/"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "only the first request may meet a 401 (the challenge); a renewal comes before expiry: {refused:?}"
+    );
     let mut secrets = vec![PASSWORD.to_string()];
     secrets.extend(issuer.issued());
     assert_no_secrets(&hoist, &[&a], &secrets);
+    Ok(())
+}
+
+/// A token the registry stops accepting in the middle of a push (expired or revoked early):
+/// the 401 makes hoist forget the cached token, fetch a new one and send the request again.
+#[test]
+fn token_refused_mid_push_is_renewed_and_the_request_retried() -> Result<()> {
+    let (issuer, registry) = token_rig(300)?;
+    let proxy = Proxy::start(&registry.url())?;
+    let hoist = chatty_hoist(&proxy.url(), &right_credentials())?;
+    let challenge = format!(
+        r#"Bearer realm="{}",service="test-registry",scope="repository:e2e/expired:pull,push",error="invalid_token""#,
+        issuer.realm()
+    );
+    proxy.set_rules(vec![
+        Rule::new(
+            "PUT",
+            "/manifests/",
+            Fault::error(401, "UNAUTHORIZED", &[("WWW-Authenticate", &challenge)]),
+        )
+        .first(1),
+    ]);
+    let img = image(13, &[64 << 10], "v1");
+    let a = push(&hoist, "/push/e2e/expired:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, proxy.describe());
+    let log = proxy.log();
+    let puts: Vec<&Seen> = log
+        .iter()
+        .filter(|s| s.method == "PUT" && s.target.contains("/manifests/"))
+        .collect();
+    assert!(puts.len() >= 2, "{}", proxy.describe());
+    assert_eq!(puts[0].status, Some(401), "{}", proxy.describe());
+    assert_eq!(
+        (puts[1].target.as_str(), puts[1].status),
+        (puts[0].target.as_str(), Some(201)),
+        "the refused PUT is sent again and accepted\n{}",
+        proxy.describe()
+    );
+    assert!(puts[1..].iter().all(|p| p.status == Some(201)));
+    let scope = "repository:e2e/expired:pull,push".to_string();
+    let after: Vec<TokenRequest> = issuer
+        .requests()
+        .into_iter()
+        .filter(|r| r.granted && r.scopes == [scope.clone()] && r.at > puts[0].at)
+        .collect();
+    assert_eq!(
+        after.len(),
+        1,
+        "a new token after the 401, fetched once: {:?}",
+        issuer.requests()
+    );
+    assert!(after[0].at < puts[1].at);
+    assert_eq!(
+        issuer.tags(&registry, "e2e/expired")?,
+        vec!["v1".to_string()]
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials from a docker config.json.
+
+fn write_docker_config(dir: &Path, registry: &Registry, entry: Value) -> Result<PathBuf> {
+    let file = dir.join("config.json");
+    let config = json!({"auths": {registry.host(): entry}});
+    std::fs::write(&file, serde_json::to_vec_pretty(&config)?)?;
+    Ok(file)
+}
+
+/// `registry_auth_file` with an `identitytoken`: hoist exchanges it at the token realm as an
+/// OAuth2 refresh token (POST, `grant_type=refresh_token`) and pushes with what it gets.
+#[test]
+fn registry_auth_file_identity_token_is_exchanged() -> Result<()> {
+    let (issuer, registry) = token_rig(300)?;
+    let dir = tempfile::tempdir()?;
+    let file = write_docker_config(
+        dir.path(),
+        &registry,
+        json!({"identitytoken": IDENTITY_TOKEN}),
+    )?;
+    let hoist = chatty_hoist(
+        &registry.url(),
+        &[("HOIST_REGISTRY_AUTH_FILE", file.to_str().unwrap())],
+    )?;
+    let img = image(14, &[64 << 10], "v1");
+    let a = push(&hoist, "/push/e2e/idtok:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert_eq!(issuer.tags(&registry, "e2e/idtok")?, vec!["v1".to_string()]);
+    let reqs = issuer.requests();
+    assert!(
+        reqs.iter().any(|r| r.refresh
+            && r.granted
+            && r.scopes == ["repository:e2e/idtok:pull,push".to_string()]
+            && r.service.as_deref() == Some("test-registry")),
+        "no refresh-token grant for e2e/idtok: {reqs:?}"
+    );
+    assert!(
+        reqs.iter().all(|r| r.refresh),
+        "the identity token must be exchanged, never Basic credentials: {reqs:?}"
+    );
+    let mut secrets = vec![IDENTITY_TOKEN.to_string()];
+    secrets.extend(issuer.issued());
+    assert_no_secrets(&hoist, &[&a], &secrets);
+    Ok(())
+}
+
+/// No credentials configured: `$DOCKER_CONFIG/config.json` is read (an `auth` entry, base64
+/// `user:password`), as docker does.
+#[test]
+fn docker_config_env_is_the_fallback_for_credentials() -> Result<()> {
+    let (registry, _htpasswd) = htpasswd_registry()?;
+    let dir = tempfile::tempdir()?;
+    write_docker_config(
+        dir.path(),
+        &registry,
+        json!({"auth": basic_value(USER, PASSWORD)}),
+    )?;
+    let hoist = chatty_hoist(
+        &registry.url(),
+        &[("DOCKER_CONFIG", dir.path().to_str().unwrap())],
+    )?;
+    let img = image(15, &[64 << 10], "v1");
+    let a = push(&hoist, "/push/e2e/dockercfg:v1", &img.tar)?;
+    assert_eq!(a.status, 201, "{}\n{}", a.body, hoist.stderr());
+    assert_eq!(
+        basic_tags(&registry, "e2e/dockercfg"),
+        vec!["v1".to_string()]
+    );
+    assert_no_secrets(
+        &hoist,
+        &[&a],
+        &[PASSWORD.to_string(), basic_value(USER, PASSWORD)],
+    );
     Ok(())
 }
 
@@ -663,7 +848,7 @@ fn token_auth_short_lived_tokens() -> Result<()> {
 fn token_auth_failed_push_cancels_its_upload_session() -> Result<()> {
     // distribution wants the `delete` action for DELETE on an upload session.
     let (issuer, registry) = token_rig(300)?;
-    let hoist = HoistProc::start(&registry.url(), &right_credentials())?;
+    let hoist = chatty_hoist(&registry.url(), &right_credentials())?;
     let result = assert_failed_push_cancels_session(&registry, &hoist, "e2e/tok");
     if result.is_err() || std::thread::panicking() {
         eprintln!("token requests: {:?}", issuer.requests());

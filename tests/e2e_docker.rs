@@ -1,8 +1,9 @@
 //! The real thing: images made by the local Docker engine, `docker save`d, pushed through hoist
-//! into a loopback registry, then `docker pull`ed back and run. Skips when no engine answers.
+//! into a loopback registry, then `docker pull`ed back and run. Fails (never skips) when no
+//! engine answers: scripts/test.sh installs docker.io.
 //! (The engine here is 20.10: `docker save` writes the legacy graphdriver format.)
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +44,7 @@ fn unique(what: &str) -> String {
 }
 
 fn docker(args: &[&str]) -> Result<String> {
-    common::run(Command::new("docker").args(args))
+    support::run(Command::new("docker").args(args))
 }
 
 /// A tiny rootfs tar: `bin/busybox` (Debian's busybox-static) and `sh`, `echo`, `cat` links to
@@ -111,7 +112,7 @@ fn image_id(reference: &str) -> String {
 /// and what the container printed.
 fn pull_and_run(
     images: &mut Images,
-    registry: &common::Registry,
+    registry: &support::Registry,
     reference: &str,
 ) -> (String, String) {
     let remote = format!("{}/{reference}", registry.host());
@@ -129,7 +130,7 @@ fn save(references: &[&str], file: &Path, gzip: bool) {
         cmd.push_str(" | gzip -c");
     }
     cmd.push_str(&format!(" > '{}'", file.display()));
-    common::run(Command::new("bash").args(["-o", "pipefail", "-c", &cmd])).expect("docker save");
+    support::run(Command::new("bash").args(["-o", "pipefail", "-c", &cmd])).expect("docker save");
 }
 
 /// Removes local images, so that the pull must fetch every layer from the registry.
@@ -139,29 +140,19 @@ fn forget(references: &[&str]) {
     }
 }
 
-fn push(hoist: &common::Hoist, path: &str, file: &Path) -> Value {
-    let answer = common::push_raw(hoist, path, file).expect("curl");
+fn push(hoist: &support::Hoist, path: &str, file: &Path) -> Value {
+    let answer = support::push_file(hoist, path, file).expect("curl");
     assert_eq!(answer.status, 201, "push {path}: {:#}", answer.body);
     answer.body
-}
-
-fn engine() -> bool {
-    if common::docker_engine() {
-        return true;
-    }
-    println!("SKIP: no docker engine");
-    false
 }
 
 const CMD_OK: &str = r#"["/bin/sh","-c","echo hoist-ok"]"#;
 
 #[test]
 fn docker_save_pushed_to_url_name_pulls_and_runs() {
-    if !engine() {
-        return;
-    }
+    support::require_docker_engine();
     let mut images = Images(Vec::new());
-    let dir = common::scratch();
+    let dir = support::scratch();
     let name = unique("one");
     let local = format!("{name}:v1");
     let id = import(
@@ -170,14 +161,14 @@ fn docker_save_pushed_to_url_name_pulls_and_runs() {
         &local,
         CMD_OK,
     );
-    let file = common::p(&dir, "save.tar");
+    let file = support::p(&dir, "save.tar");
     save(&[&local], &file, false);
     forget(&[&local]);
-    let listing = common::run(Command::new("tar").arg("tf").arg(&file)).unwrap();
+    let listing = support::run(Command::new("tar").arg("tf").arg(&file)).unwrap();
     assert!(listing.lines().any(|l| l == "manifest.json"), "{listing}");
 
-    let registry = common::Registry::start().unwrap();
-    let hoist = common::Hoist::start(&registry).unwrap();
+    let registry = support::Registry::start().unwrap();
+    let hoist = support::Hoist::start(&registry).unwrap();
     let report = push(&hoist, "/push/e2e/docker-one:t1", &file);
     assert_eq!(
         report["images"][0]["repository"], "e2e/docker-one",
@@ -192,11 +183,9 @@ fn docker_save_pushed_to_url_name_pulls_and_runs() {
 
 #[test]
 fn docker_save_gzip_pushed_to_archive_name_pulls_and_runs() {
-    if !engine() {
-        return;
-    }
+    support::require_docker_engine();
     let mut images = Images(Vec::new());
-    let dir = common::scratch();
+    let dir = support::scratch();
     let name = unique("gz");
     let local = format!("{name}:v1");
     let id = import(
@@ -205,12 +194,12 @@ fn docker_save_gzip_pushed_to_archive_name_pulls_and_runs() {
         &local,
         CMD_OK,
     );
-    let file = common::p(&dir, "save.tar.gz");
+    let file = support::p(&dir, "save.tar.gz");
     save(&[&local], &file, true);
     forget(&[&local]);
 
-    let registry = common::Registry::start().unwrap();
-    let hoist = common::Hoist::start(&registry).unwrap();
+    let registry = support::Registry::start().unwrap();
+    let hoist = support::Hoist::start(&registry).unwrap();
     let report = push(&hoist, "/push", &file);
     assert_eq!(
         report["images"][0]["repository"],
@@ -226,11 +215,9 @@ fn docker_save_gzip_pushed_to_archive_name_pulls_and_runs() {
 
 #[test]
 fn docker_save_of_two_images_pushes_both_and_they_run() {
-    if !engine() {
-        return;
-    }
+    support::require_docker_engine();
     let mut images = Images(Vec::new());
-    let dir = common::scratch();
+    let dir = support::scratch();
     let name = unique("base");
     let first = format!("{name}:v1");
     let first_id = import(
@@ -252,7 +239,7 @@ fn docker_save_of_two_images_pushes_both_and_they_run() {
         format!("FROM {first}\nCOPY hello.txt /hello.txt\nCMD [\"/bin/cat\",\"/hello.txt\"]\n"),
     )
     .unwrap();
-    let built = common::run(
+    let built = support::run(
         Command::new("docker")
             .env("DOCKER_BUILDKIT", "0")
             .args(["build", "-q", "-t", &second])
@@ -271,12 +258,12 @@ fn docker_save_of_two_images_pushes_both_and_they_run() {
             import(&mut images, &tar, &second, r#"["/bin/cat","/hello.txt"]"#)
         }
     };
-    let file = common::p(&dir, "two.tar");
+    let file = support::p(&dir, "two.tar");
     save(&[&first, &second], &file, false);
     forget(&[&second, &first]);
 
-    let registry = common::Registry::start().unwrap();
-    let hoist = common::Hoist::start(&registry).unwrap();
+    let registry = support::Registry::start().unwrap();
+    let hoist = support::Hoist::start(&registry).unwrap();
     let report = push(&hoist, "/push", &file);
     assert_eq!(
         report["images"].as_array().map(Vec::len),

@@ -2,16 +2,15 @@
 //! mode, the upload page and health route, load shedding (503 BUSY), CORS, config errors,
 //! and a client that goes quiet. Real registry, real hoist process, loopback only.
 
-mod archives;
-mod common;
+mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use archives::OciShape;
-use common::*;
+use support::archives::{self, OciShape};
+use support::fault_proxy::Proxy;
+use support::*;
 
 fn oci_bytes(name: &str) -> archives::Built {
     archives::oci_layout(OciShape::Plain, name)
@@ -84,15 +83,75 @@ fn push_command_reads_stdin_and_fails_with_error_json() {
     assert!(reg.tags("bad/x").is_empty());
 }
 
+/// One PATCH of chunked mode: `Content-Range` start and end, `Content-Length`.
+type Chunk = (u64, u64, u64);
+
+/// `upload_chunk_bytes = 65536`: every blob goes in PATCHes of exactly 64 KiB (the last one
+/// shorter) with `Content-Range: start-end` and a matching `Content-Length`, contiguous from 0,
+/// read off a recording proxy; the pulled image is intact.
 #[test]
 fn chunked_mode_uploads_in_content_range_chunks() {
     let reg = Registry::start().unwrap();
+    let proxy = Proxy::start(&reg.url()).unwrap();
     // 64 KiB chunks: the 1.5 MB layer of the legacy fixture takes many PATCHes.
-    let hoist =
-        Hoist::start_with(&reg.url(), &[], &[("HOIST_UPLOAD_CHUNK_BYTES", "65536")]).unwrap();
+    let hoist = Hoist::with_env(&proxy.url(), &[("HOIST_UPLOAD_CHUNK_BYTES", "65536")]).unwrap();
     let built = archives::legacy(archives::DupLink::Symlink);
     let a = push_bytes(&hoist, "/push/chunked/app:1", &built.bytes).unwrap();
     assert_eq!(a.status, 201, "{}", a.body);
+    let log = proxy.log();
+    // Per upload session (in order): its chunks as (start, end, length).
+    let mut sessions: Vec<(String, Vec<Chunk>)> = Vec::new();
+    for s in log.iter().filter(|s| s.method == "PATCH") {
+        // Blobs held in memory (the config) go in one PATCH; within a chunk's size that is
+        // what a registry capping bodies accepts.
+        let Some(range) = s.header("content-range") else {
+            assert!(
+                s.body_bytes <= 65536,
+                "a {} byte PATCH without Content-Range\n  {}",
+                s.body_bytes,
+                proxy.describe()
+            );
+            continue;
+        };
+        let (start, end) = range.split_once('-').expect("start-end");
+        let (start, end): (u64, u64) = (start.parse().unwrap(), end.parse().unwrap());
+        let length: u64 = s.header("content-length").unwrap().parse().unwrap();
+        assert_eq!(
+            length,
+            end - start + 1,
+            "Content-Length vs Content-Range {range}"
+        );
+        assert_eq!(s.body_bytes, length, "bytes sent vs Content-Length");
+        assert_eq!(s.status, Some(202));
+        let session = s.path().to_string();
+        match sessions.iter_mut().find(|(p, _)| *p == session) {
+            Some((_, chunks)) => chunks.push((start, end, length)),
+            None => sessions.push((session, vec![(start, end, length)])),
+        }
+    }
+    let mut chunked_blobs = 0;
+    for (session, chunks) in &sessions {
+        let mut offset = 0;
+        for (i, (start, end, length)) in chunks.iter().enumerate() {
+            assert_eq!(*start, offset, "{session}: chunk {i} does not follow on");
+            if i + 1 < chunks.len() {
+                assert_eq!(*length, 65536, "{session}: chunk {i} is not 64 KiB");
+            } else {
+                assert!(*length <= 65536, "{session}: last chunk over 64 KiB");
+            }
+            offset = end + 1;
+        }
+        if chunks.len() > 1 {
+            chunked_blobs += 1;
+        }
+    }
+    // The 1.5 MB layer, gzipped by hoist, is far over 64 KiB.
+    assert!(
+        sessions.iter().any(|(_, c)| c.len() >= 16),
+        "no blob went in 16 chunks or more\n  {}",
+        proxy.describe()
+    );
+    assert!(chunked_blobs >= 1);
     let dir = scratch();
     let out = p(&dir, "out");
     run(Command::new("skopeo").args([
@@ -117,6 +176,56 @@ fn chunked_mode_uploads_in_content_range_chunks() {
     assert_eq!(got, want);
 }
 
+/// `patch_content_length = true`: a streamed PATCH of a blob whose size is known (passed
+/// through) declares `Content-Length` instead of chunked transfer encoding; by default it
+/// does not.
+#[test]
+fn patch_content_length_declares_the_blob_size() {
+    let reg = Registry::start().unwrap();
+    let proxy = Proxy::start(&reg.url()).unwrap();
+    let built = oci_bytes("length/app:1");
+    let layer_sizes: Vec<u64> = built.images[0]
+        .layer_digests
+        .iter()
+        .map(|d| {
+            let name = format!("blobs/sha256/{}", archives::hex_of(d));
+            archives::entry_bytes(&built.bytes, &name).unwrap().len() as u64
+        })
+        .collect();
+    for (setting, repo) in [(None, "length/off"), (Some("true"), "length/on")] {
+        let mut opts = Hoist::options(&proxy.url());
+        if let Some(v) = setting {
+            opts = opts.env("HOIST_PATCH_CONTENT_LENGTH", v);
+        }
+        let hoist = opts.start().unwrap();
+        proxy.set_rules(Vec::new());
+        let a = push_bytes(&hoist, &format!("/push/{repo}:1"), &built.bytes).unwrap();
+        assert_eq!(a.status, 201, "{}", a.body);
+        let patches: Vec<_> = proxy
+            .log()
+            .into_iter()
+            .filter(|s| s.method == "PATCH" && layer_sizes.contains(&s.body_bytes))
+            .collect();
+        assert_eq!(patches.len(), layer_sizes.len(), "{}", proxy.describe());
+        for s in &patches {
+            let length = s.header("content-length");
+            let chunked = s
+                .header("transfer-encoding")
+                .is_some_and(|v| v.contains("chunked"));
+            match setting {
+                Some(_) => {
+                    assert_eq!(length, Some(s.body_bytes.to_string().as_str()), "{s:?}");
+                    assert!(!chunked, "{s:?}");
+                }
+                None => {
+                    assert!(length.is_none() && chunked, "{s:?}");
+                }
+            }
+        }
+        assert_eq!(reg.tags(repo), vec!["1"]);
+    }
+}
+
 #[test]
 fn upload_page_and_health_answer() {
     let reg = Registry::start().unwrap();
@@ -134,9 +243,8 @@ fn upload_page_and_health_answer() {
 #[test]
 fn cors_preflight_allows_configured_origin_only() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start_with(
+    let hoist = Hoist::with_env(
         &reg.url(),
-        &[],
         &[("HOIST_CORS_ALLOW_ORIGINS", "[\"https://portal.example\"]")],
     )
     .unwrap();
@@ -186,30 +294,18 @@ fn unknown_config_keys_stop_the_server_at_start() {
 fn the_shipped_config_file_is_valid() {
     let reg = Registry::start().unwrap();
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hoist.toml");
-    let hoist = Hoist::start_with(&reg.url(), &["--config", cfg], &[]).unwrap();
+    let hoist = Hoist::options(&reg.url())
+        .args(&["--config", cfg])
+        .start()
+        .unwrap();
     let a = push_bytes(&hoist, "/push/cfg/app:1", &oci_bytes("cfg/app:1").bytes).unwrap();
     assert_eq!(a.status, 201, "{}", a.body);
-}
-
-/// Opens a raw upload that sends headers and part of a body, then holds the connection.
-fn hold_upload(hoist: &Hoist, path: &str, total: usize, sent: &[u8]) -> TcpStream {
-    let addr = hoist.url.trim_start_matches("http://").to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n"
-    )
-    .unwrap();
-    s.write_all(sent).unwrap();
-    s.flush().unwrap();
-    s
 }
 
 #[test]
 fn pushes_over_the_limit_are_shed_with_busy() {
     let reg = Registry::start().unwrap();
-    let hoist =
-        Hoist::start_with(&reg.url(), &[], &[("HOIST_MAX_CONCURRENT_PUSHES", "1")]).unwrap();
+    let hoist = Hoist::with_env(&reg.url(), &[("HOIST_MAX_CONCURRENT_PUSHES", "1")]).unwrap();
     let built = oci_bytes("busy/app:1");
     let half = &built.bytes[..built.bytes.len() / 2];
     let held = hold_upload(&hoist, "/push/busy/held:1", built.bytes.len(), half);
@@ -224,6 +320,12 @@ fn pushes_over_the_limit_are_shed_with_busy() {
     };
     assert_eq!(shed.status, 503, "{}", shed.body);
     assert_eq!(shed.code(), "BUSY");
+    assert_eq!(
+        shed.header("retry-after"),
+        Some("5"),
+        "BUSY says when to retry: {:?}",
+        shed.headers
+    );
     drop(held);
     // The slot comes back once the held push has failed.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -245,7 +347,7 @@ fn pushes_over_the_limit_are_shed_with_busy() {
 #[test]
 fn a_client_that_goes_quiet_gets_408_and_nothing_is_tagged() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start_with(&reg.url(), &[], &[("HOIST_CLIENT_IDLE_TIMEOUT", "1s")]).unwrap();
+    let hoist = Hoist::with_env(&reg.url(), &[("HOIST_CLIENT_IDLE_TIMEOUT", "1s")]).unwrap();
     let built = oci_bytes("quiet/app:1");
     let half = &built.bytes[..built.bytes.len() / 2];
     let mut s = hold_upload(&hoist, "/push/quiet/app:1", built.bytes.len(), half);
@@ -368,19 +470,20 @@ fn metrics_count_pushes_and_rejections_by_code() {
             .status,
         415
     );
-    let text = run(Command::new("curl").args(["-sf", &format!("{}/metrics", hoist.url)])).unwrap();
+    let text = get_text(&format!("{}/metrics", hoist.url)).unwrap();
+    // Whole series names and exact values: `hoist_pushes_total 1` must not match `... 10`.
+    for (series, value) in [
+        ("hoist_pushes_total{outcome=\"success\"}", 1.0),
+        ("hoist_push_errors_total{code=\"UNSUPPORTED_FORMAT\"}", 1.0),
+        ("hoist_pushes_in_flight", 0.0),
+        ("hoist_blobs_total{outcome=\"uploaded\"}", 3.0),
+    ] {
+        assert_eq!(metric(&text, series), Some(value), "{series}\n{text}");
+    }
+    let received = metric(&text, "hoist_bytes_received_total").unwrap();
     assert!(
-        text.contains("hoist_pushes_total{outcome=\"success\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("hoist_push_errors_total{code=\"UNSUPPORTED_FORMAT\"} 1"),
-        "{text}"
-    );
-    assert!(text.contains("hoist_pushes_in_flight 0"), "{text}");
-    assert!(
-        text.contains("hoist_blobs_total{outcome=\"uploaded\"} 3"),
-        "{text}"
+        received >= built.bytes.len() as f64,
+        "bytes received {received}\n{text}"
     );
 }
 
@@ -457,13 +560,10 @@ fn a_layer_bomb_is_stopped_while_hashing_its_diff_id() {
     let layer = gz.finish().unwrap();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [archives::sha256(b"whatever")]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(b"whatever")]},
     })
     .to_string();
-    let config_name = format!(
-        "{}.json",
-        archives::hex_of(&archives::sha256(config.as_bytes()))
-    );
+    let config_name = format!("{}.json", archives::hex_of(&sha256(config.as_bytes())));
     let manifest = serde_json::json!([{
         "Config": config_name, "RepoTags": ["bomb/app:1"], "Layers": ["bomb.tar.gz"],
     }])

@@ -9,7 +9,7 @@
 //! own process) under `CARGO_TARGET_TMPDIR/e2e_tools-fixture-v*`; bump `FIXTURE_VERSION` when
 //! the recipe changes, or delete that directory to rebuild it.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use common::*;
+use support::*;
 
-/// Tools the fixture and the tests drive; a test is skipped when one is missing.
+/// Tools the fixture and the tests drive; a test fails when one is missing.
 const TOOLS: &[&str] = &[
     "docker-registry",
     "skopeo",
@@ -82,15 +82,12 @@ impl Fixture {
     }
 }
 
-/// The shared fixture, or `None` (after printing SKIP) when a tool is missing.
-fn fixture(test: &str) -> Option<&'static Fixture> {
-    let missing: Vec<&str> = TOOLS.iter().copied().filter(|t| !have(t)).collect();
-    if !missing.is_empty() {
-        println!("SKIP: {test}: missing {}", missing.join(", "));
-        return None;
-    }
+/// The shared fixture. A missing tool fails the test (naming the package to install): a
+/// test that passes because it did not run hides what it checks.
+fn fixture() -> &'static Fixture {
+    require_tools(TOOLS);
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    Some(FIXTURE.get_or_init(|| load_fixture().expect("building the umoci/skopeo fixture")))
+    FIXTURE.get_or_init(|| load_fixture().expect("building the umoci/skopeo fixture"))
 }
 
 fn load_fixture() -> Result<Fixture> {
@@ -644,7 +641,7 @@ fn push_and_verify(
 ) -> Result<Value> {
     let env = env()?;
     let file = fx.path(archive);
-    let answer = push_raw(&env.hoist, path_and_query, &file)?;
+    let answer = push_file(&env.hoist, path_and_query, &file)?;
     let expect = Expect {
         body_size: Some(file_size(&file)?),
         ..expect
@@ -678,9 +675,7 @@ fn oci_exact<'a>(repository: &'a str, tags: &'a [&'a str]) -> Expect<'a> {
 
 #[test]
 fn oci_archive_raw_is_pushed_byte_exact() -> Result<()> {
-    let Some(fx) = fixture("oci_archive_raw_is_pushed_byte_exact") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         OCI,
@@ -692,9 +687,7 @@ fn oci_archive_raw_is_pushed_byte_exact() -> Result<()> {
 
 #[test]
 fn oci_archive_gzip_is_pushed_byte_exact() -> Result<()> {
-    let Some(fx) = fixture("oci_archive_gzip_is_pushed_byte_exact") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         OCI_GZ,
@@ -706,14 +699,12 @@ fn oci_archive_gzip_is_pushed_byte_exact() -> Result<()> {
 
 #[test]
 fn oci_archive_second_push_reports_every_blob_exists() -> Result<()> {
-    let Some(fx) = fixture("oci_archive_second_push_reports_every_blob_exists") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let env = env()?;
     let file = fx.path(OCI);
-    let first = push_raw(&env.hoist, "/push/team/app:1.0", &file)?;
+    let first = push_file(&env.hoist, "/push/team/app:1.0", &file)?;
     verify(&env.registry, fx, &first, &oci_exact("team/app", &["1.0"]))?;
-    let second = push_raw(&env.hoist, "/push/team/app:1.0", &file)?;
+    let second = push_file(&env.hoist, "/push/team/app:1.0", &file)?;
     let expect = Expect {
         all_exist: true,
         ..oci_exact("team/app", &["1.0"])
@@ -724,9 +715,7 @@ fn oci_archive_second_push_reports_every_blob_exists() -> Result<()> {
 
 #[test]
 fn docker_archive_raw_layers_are_gzipped() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_raw_layers_are_gzipped") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER,
@@ -738,9 +727,7 @@ fn docker_archive_raw_layers_are_gzipped() -> Result<()> {
 
 #[test]
 fn docker_archive_gzip() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_gzip") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_GZ,
@@ -752,9 +739,7 @@ fn docker_archive_gzip() -> Result<()> {
 
 #[test]
 fn docker_archive_gzip_multi_member() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_gzip_multi_member") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_GZ_MULTI,
@@ -766,9 +751,7 @@ fn docker_archive_gzip_multi_member() -> Result<()> {
 
 #[test]
 fn docker_archive_zstd() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_zstd") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_ZST,
@@ -780,9 +763,7 @@ fn docker_archive_zstd() -> Result<()> {
 
 #[test]
 fn docker_archive_xz() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_xz") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_XZ,
@@ -794,9 +775,7 @@ fn docker_archive_xz() -> Result<()> {
 
 #[test]
 fn docker_archive_bzip2() -> Result<()> {
-    let Some(fx) = fixture("docker_archive_bzip2") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_BZ2,
@@ -808,9 +787,7 @@ fn docker_archive_bzip2() -> Result<()> {
 
 #[test]
 fn multipart_upload_with_tag_field() -> Result<()> {
-    let Some(fx) = fixture("multipart_upload_with_tag_field") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let env = env()?;
     let answer = push_multipart(
         &env.hoist,
@@ -829,9 +806,7 @@ fn multipart_upload_with_tag_field() -> Result<()> {
 
 #[test]
 fn query_tags_are_added() -> Result<()> {
-    let Some(fx) = fixture("query_tags_are_added") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         OCI,
@@ -843,9 +818,7 @@ fn query_tags_are_added() -> Result<()> {
 
 #[test]
 fn push_without_reference_uses_docker_repo_tags() -> Result<()> {
-    let Some(fx) = fixture("push_without_reference_uses_docker_repo_tags") else {
-        return Ok(());
-    };
+    let fx = fixture();
     // RepoTags is `docker.io/fixture/app:v1`; the registry host is dropped.
     push_and_verify(fx, DOCKER, "/push", docker_gzip("fixture/app", &["v1"]))?;
     Ok(())
@@ -853,9 +826,7 @@ fn push_without_reference_uses_docker_repo_tags() -> Result<()> {
 
 #[test]
 fn push_without_reference_uses_oci_ref_name() -> Result<()> {
-    let Some(fx) = fixture("push_without_reference_uses_oci_ref_name") else {
-        return Ok(());
-    };
+    let fx = fixture();
     // ref.name is `docker.io/fixture/app:v2`; the registry host is dropped.
     push_and_verify(fx, OCI_NAMED, "/push", oci_exact("fixture/app", &["v2"]))?;
     Ok(())
@@ -863,9 +834,7 @@ fn push_without_reference_uses_oci_ref_name() -> Result<()> {
 
 #[test]
 fn push_without_reference_plus_query_tag() -> Result<()> {
-    let Some(fx) = fixture("push_without_reference_plus_query_tag") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER_GZ,
@@ -880,12 +849,10 @@ fn push_without_reference_plus_query_tag() -> Result<()> {
 /// `REFERENCE_MISSING` and nothing may be tagged.
 #[test]
 fn push_without_reference_rejects_oci_tag_only_name() -> Result<()> {
-    let Some(fx) = fixture("push_without_reference_rejects_oci_tag_only_name") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let env = env()?;
     for path in ["/push", "/push?tag=extra"] {
-        let answer = push_raw(&env.hoist, path, &fx.path(OCI))?;
+        let answer = push_file(&env.hoist, path, &fx.path(OCI))?;
         ensure!(
             answer.status == 400 && answer.code() == "REFERENCE_MISSING",
             "{path}: expected 400 REFERENCE_MISSING, got {} {}",
@@ -910,9 +877,7 @@ fn push_without_reference_rejects_oci_tag_only_name() -> Result<()> {
 
 #[test]
 fn repository_without_tag_keeps_docker_archive_tag() -> Result<()> {
-    let Some(fx) = fixture("repository_without_tag_keeps_docker_archive_tag") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         DOCKER,
@@ -924,9 +889,7 @@ fn repository_without_tag_keeps_docker_archive_tag() -> Result<()> {
 
 #[test]
 fn repository_without_tag_keeps_oci_archive_tag() -> Result<()> {
-    let Some(fx) = fixture("repository_without_tag_keeps_oci_archive_tag") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         OCI,
@@ -938,9 +901,7 @@ fn repository_without_tag_keeps_oci_archive_tag() -> Result<()> {
 
 #[test]
 fn layer_compression_keep_pushes_uncompressed_oci_layers() -> Result<()> {
-    let Some(fx) = fixture("layer_compression_keep_pushes_uncompressed_oci_layers") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let expect = Expect {
         layers: Layers::Tar,
         ..docker_gzip("team/app", &["1.0"])
@@ -956,9 +917,7 @@ fn layer_compression_keep_pushes_uncompressed_oci_layers() -> Result<()> {
 
 #[test]
 fn layer_compression_zstd() -> Result<()> {
-    let Some(fx) = fixture("layer_compression_zstd") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let expect = Expect {
         layers: Layers::Zstd,
         ..docker_gzip("team/app", &["1.0"])
@@ -975,9 +934,7 @@ fn layer_compression_zstd() -> Result<()> {
 /// `layer_compression` only applies to uncompressed layers: umoci's gzip layers pass through.
 #[test]
 fn layer_compression_zstd_leaves_gzip_layers_alone() -> Result<()> {
-    let Some(fx) = fixture("layer_compression_zstd_leaves_gzip_layers_alone") else {
-        return Ok(());
-    };
+    let fx = fixture();
     push_and_verify(
         fx,
         OCI_GZ,
@@ -990,9 +947,7 @@ fn layer_compression_zstd_leaves_gzip_layers_alone() -> Result<()> {
 /// `hoist push FILE REPO:TAG --registry URL --tag T` runs the same pipeline without a server.
 #[test]
 fn cli_push_docker_archive() -> Result<()> {
-    let Some(fx) = fixture("cli_push_docker_archive") else {
-        return Ok(());
-    };
+    let fx = fixture();
     let registry = Registry::start()?;
     let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
         .arg("push")
@@ -1015,7 +970,7 @@ fn cli_push_docker_archive() -> Result<()> {
     );
     let body: Value = serde_json::from_str(stdout.trim())
         .with_context(|| format!("hoist push printed no JSON report: {stdout}"))?;
-    let answer = Answer { status: 201, body };
+    let answer = Answer::new(201, body);
     let expect = Expect {
         body_size: Some(file_size(&fx.path(DOCKER_BZ2))?),
         ..docker_gzip("team/cli", &["1.0", "extra"])

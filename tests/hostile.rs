@@ -7,18 +7,16 @@
 //! push the unbroken images (and the legitimate shapes hostile cases imitate: symlinked layers,
 //! forward links, `./` prefixes, multi-member gzip) so the rejections below are meaningful.
 
-mod common;
-mod hostile_archives;
+mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use common::{Answer, Hoist, Registry, push_bytes, sha256};
-use hostile_archives::*;
+use support::archives::*;
+use support::{Answer, Hoist, Registry, push_bytes, push_chunked, read_answer, sha256};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -40,7 +38,7 @@ impl Env {
     /// hoist started with extra environment (limits).
     fn with(vars: &[(&str, &str)]) -> Env {
         let reg = Registry::start().expect("registry starts");
-        let hoist = Hoist::start_with(&reg.url(), &[], vars).expect("hoist starts");
+        let hoist = Hoist::with_env(&reg.url(), vars).expect("hoist starts");
         Env { reg, hoist }
     }
 
@@ -143,26 +141,10 @@ impl Env {
         }
     }
 
-    /// "open upload sessions are cancelled": distribution keeps each session's `data` and
-    /// `startedat` under `<repo>/_uploads/<id>/` until it is committed or cancelled.
+    /// "open upload sessions are cancelled" (docs/API.md).
     fn assert_no_open_uploads(&self, case: &str) {
-        let root = self
-            .reg
-            .dir
-            .path()
-            .join("data/docker/registry/v2/repositories");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let open = open_uploads(&root);
-            if open.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{case}: upload sessions left open: {open:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.reg
+            .assert_no_open_uploads(case, Duration::from_secs(10));
     }
 
     fn assert_still_serves(&mut self, case: &str) {
@@ -175,32 +157,6 @@ impl Env {
             "{case}: valid push afterwards was not tagged"
         );
     }
-}
-
-fn open_uploads(dir: &Path) -> Vec<String> {
-    let mut open = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return open;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        if entry.file_name() == "_uploads" {
-            // A cancelled session keeps only `hashstates/` (distribution 2.8 stores the hash
-            // state again when the DELETE handler closes the writer); an open one has `data`.
-            for session in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                let dir = session.path();
-                if dir.join("data").exists() || dir.join("startedat").exists() {
-                    open.push(dir.display().to_string());
-                }
-            }
-        } else {
-            open.extend(open_uploads(&path));
-        }
-    }
-    open
 }
 
 const REQUEST_TOO_LARGE: &[&str] = &["REQUEST_TOO_LARGE"];
@@ -242,100 +198,11 @@ fn docker_layer_via(layer_entry: &str, entries: impl FnOnce(&mut Tar, &[u8])) ->
     t.finish()
 }
 
-fn hoist_addr(h: &Hoist) -> String {
-    h.url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Reads one HTTP/1.1 response (until it is complete, the peer closes, or 30 s pass).
-fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    while !response_complete(&raw) {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status: u16 = head
-        .lines()
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    Some(Answer { status, body })
-}
-
-fn response_complete(raw: &[u8]) -> bool {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    if head.contains("transfer-encoding: chunked") {
-        return body.windows(5).any(|w| w == b"0\r\n\r\n");
-    }
-    head.lines()
-        .find_map(|l| {
-            l.strip_prefix("content-length:")
-                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-        })
-        .is_some_and(|len| body.len() >= len)
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
-        let len =
-            usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
-        if len == 0 || body.len() < eol + 2 + len {
-            break;
-        }
-        out.extend_from_slice(&body[eol + 2..eol + 2 + len]);
-        body = &body[(eol + 4 + len).min(body.len())..];
-    }
-    out
-}
-
-/// PUT with `Transfer-Encoding: chunked` (no Content-Length), then read the answer.
-fn push_chunked(hoist: &Hoist, path: &str, body: &[u8]) -> Option<Answer> {
-    let mut s = TcpStream::connect(hoist_addr(hoist)).ok()?;
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: hoist\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    for chunk in body.chunks(16 * 1024) {
-        let sent = s
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .and_then(|()| s.write_all(chunk))
-            .and_then(|()| s.write_all(b"\r\n"));
-        if sent.is_err() {
-            break; // hoist answered early and closed: read what it said
-        }
-    }
-    let _ = s.write_all(b"0\r\n\r\n");
-    read_answer(&mut s)
-}
-
 /// A valid image whose layer is ~1 MiB of incompressible bytes, so that cutting the body in
 /// half lands inside a blob hoist is uploading.
 fn big_oci(seed: &str) -> Vec<u8> {
     let tar = Tar::new()
-        .file("big.bin", &noise(MIB as usize, 0x5eed))
+        .file("big.bin", &noise(0x5eed, MIB as usize))
         .file("seed.txt", seed.as_bytes())
         .finish();
     Oci::from_layer_tar(tar).archive()
@@ -344,7 +211,7 @@ fn big_oci(seed: &str) -> Vec<u8> {
 /// Sends request headers claiming 10 MB and half of a valid archive.
 fn send_half(hoist: &Hoist, path: &str) -> TcpStream {
     let body = big_oci("half");
-    let mut s = TcpStream::connect(hoist_addr(hoist)).expect("connect to hoist");
+    let mut s = TcpStream::connect(hoist.addr()).expect("connect to hoist");
     let head = format!(
         "PUT {path} HTTP/1.1\r\nHost: hoist\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
     );
@@ -520,7 +387,7 @@ fn nested_index_with_every_child_present_is_accepted() {
 
 fn padded_oci(seed: &str) -> Vec<u8> {
     let mut t = Tar::new();
-    t.file("padding.bin", &noise(200 * 1024, 7))
+    t.file("padding.bin", &noise(7, 200 * 1024))
         .files(&Oci::valid(seed).files());
     t.finish()
 }
@@ -586,6 +453,79 @@ fn zstd_bomb_is_rejected() {
     let body = enc.finish().unwrap();
     assert!(body.len() < 2 * MIB as usize);
     env.reject("zstd-bomb", &body, 413, DECOMPRESSED_TOO_LARGE, &[]);
+}
+
+/// A gzip archive whose first entry is 80 MiB of zeros in a file hoist reads and drops (a
+/// legacy `<id>/json`), then a valid image: about 1000:1 once past 64 MiB.
+fn compressible_archive() -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let size = 80 * MIB;
+    enc.write_all(&header(b"pad/json", b'0', size, b""))
+        .unwrap();
+    let zeros = vec![0u8; MIB as usize];
+    for _ in 0..80 {
+        enc.write_all(&zeros).unwrap();
+    }
+    enc.write_all(&Oci::valid("ratio").archive()).unwrap();
+    enc.finish().unwrap()
+}
+
+/// The archive-level branch of DECOMPRESSED_TOO_LARGE: under the size limit, over
+/// `limits.max_ratio` (default 200:1) once 64 MiB are decompressed.
+#[test]
+fn archive_over_max_ratio_is_rejected() {
+    let mut env = Env::new();
+    let ans = env.reject(
+        "archive-ratio",
+        &compressible_archive(),
+        413,
+        DECOMPRESSED_TOO_LARGE,
+        &["limits.max_ratio"],
+    );
+    assert!(ans.message().contains("200:1"), "{ans:?}");
+}
+
+/// `limits.max_ratio` raised: the same archive goes through.
+#[test]
+fn max_ratio_setting_lets_a_compressible_archive_through() {
+    let env = Env::with(&[("HOIST_LIMITS__MAX_RATIO", "5000")]);
+    env.accept("/push/hostile/ratio-ok:t", &compressible_archive());
+    assert_eq!(env.reg.tags("hostile/ratio-ok"), ["t"]);
+}
+
+/// An entry name of 91 bytes: fine by default (4096), ENTRY_PATH_INVALID under
+/// `limits.path_bytes = 80` (which still admits the 77-byte `blobs/sha256/<hex>` names).
+#[test]
+fn entry_name_over_path_bytes_is_rejected() {
+    let name = format!("long/{}", "n".repeat(86));
+    let body = before_valid_oci(
+        |t| {
+            t.file(&name, b"x");
+        },
+        "path-bytes",
+    );
+    Env::new().accept("/push/hostile/path-bytes-ok:t", &body);
+    let mut env = Env::with(&[("HOIST_LIMITS__PATH_BYTES", "80")]);
+    env.reject("path-bytes", &body, 400, ENTRY_PATH_INVALID, &["too long"]);
+}
+
+/// `limits.path_bytes` raised to 8192: a docker archive whose layer sits at a 5000-byte path
+/// (a PAX `path`) and is listed under that path in manifest.json must go through.
+#[test]
+fn raised_path_bytes_applies_to_layer_references() {
+    let env = Env::with(&[("HOIST_LIMITS__PATH_BYTES", "8192")]);
+    let long = format!("{}/layer.tar", "d".repeat(4990));
+    let body = docker_layer_via(&long, |t, layer| {
+        t.pax(b'x', &[("path", long.as_bytes())]).entry(
+            b"placeholder",
+            b'0',
+            layer.len() as u64,
+            b"",
+            layer,
+        );
+    });
+    env.accept("/push/hostile/long-path:t", &body);
+    assert_eq!(env.reg.tags("hostile/long-path"), ["t"]);
 }
 
 #[test]
@@ -1438,7 +1378,7 @@ fn random_bytes_are_unsupported() {
     let mut env = Env::new();
     env.reject(
         "random-bytes",
-        &noise(64 * 1024, 42),
+        &noise(42, 64 * 1024),
         415,
         UNSUPPORTED_FORMAT,
         &[],
@@ -1511,7 +1451,7 @@ fn truncated_gzip_stream_is_rejected() {
 fn trailing_garbage_after_gzip_stream_is_rejected() {
     let mut env = Env::new();
     let mut body = gzip(&Oci::valid("trailing-garbage").archive());
-    body.extend(noise(1000, 9));
+    body.extend(noise(9, 1000));
     env.reject("gzip-trailing-garbage", &body, 400, ARCHIVE_INVALID, &[]);
 }
 
@@ -1631,35 +1571,84 @@ fn url_tag_with_several_images_is_ambiguous() {
 // Clients that go away
 // ---------------------------------------------------------------------------------------------
 
+/// Waits (10 s at most) until the registry's storage holds an open upload session.
+fn wait_for_open_session(env: &Env, case: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = env.reg.open_uploads();
+        if !open.is_empty() {
+            return open;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{case}: no upload session was ever opened, so the checks below would prove nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The "no open upload sessions" check is not vacuous: it sees the session of a push held
+/// in the middle of its layer, and sees it closed once the push completes.
 #[test]
-fn client_disconnecting_mid_upload_tags_nothing() {
+fn open_upload_check_sees_a_live_session() {
+    let env = Env::new();
+    let body = big_oci("live");
+    let half = body.len() / 2;
+    let mut s = support::hold_upload(
+        &env.hoist,
+        "/push/hostile/live:t",
+        body.len(),
+        &body[..half],
+    );
+    let open = wait_for_open_session(&env, "live");
+    assert!(
+        open.iter().any(|p| p.contains("hostile/live/_uploads/")),
+        "{open:?}"
+    );
+    s.write_all(&body[half..]).unwrap();
+    let ans = read_answer(&mut s).expect("hoist answered");
+    assert_eq!(ans.status, 201, "{ans:?}");
+    env.reg
+        .assert_no_open_uploads("live", Duration::from_secs(10));
+    assert_eq!(env.reg.tags("hostile/live"), ["t"]);
+}
+
+/// A client that disconnects while its layer is being uploaded: once the session is open,
+/// the client goes away; the session must be cancelled and nothing tagged.
+#[test]
+fn client_disconnecting_mid_upload_cancels_its_session() {
     let mut env = Env::new();
     let s = send_half(&env.hoist, "/push/hostile/disconnect:t");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_open_session(&env, "disconnect");
     drop(s);
-    std::thread::sleep(Duration::from_millis(500));
     env.assert_nothing_tagged("disconnect", "hostile/disconnect");
     env.assert_no_open_uploads("disconnect");
+    let cancels = env
+        .reg
+        .cancels_within("hostile/disconnect", Duration::from_secs(5));
+    assert!(
+        !cancels.is_empty() && cancels.iter().all(|(_, d)| matches!(d, Some(200..=299))),
+        "sessions and their DELETE status: {cancels:?}"
+    );
     env.assert_still_serves("disconnect");
 }
 
+/// A client that half-closes its connection before the body it announced is complete is
+/// answered 400 BODY_INCOMPLETE (it can still read), nothing is tagged and no session stays.
 #[test]
 fn half_closed_upload_is_answered_body_incomplete() {
     let mut env = Env::new();
     let mut s = send_half(&env.hoist, "/push/hostile/half-closed:t");
+    wait_for_open_session(&env, "half-closed");
     s.shutdown(Shutdown::Write).unwrap();
-    // hoist may also just close the connection; if it answers, the answer must be this one.
-    if let Some(ans) = read_answer(&mut s) {
-        assert!(
-            ans.status == 400 && ans.code() == "BODY_INCOMPLETE",
-            "half-closed: expected 400 BODY_INCOMPLETE, got {} {:?}: {}",
-            ans.status,
-            ans.code(),
-            ans.body
-        );
-    }
+    let ans = read_answer(&mut s).expect("hoist answered the half-closed upload");
     drop(s);
-    env.assert_nothing_tagged("half-closed", "hostile/half-closed");
-    env.assert_no_open_uploads("half-closed");
-    env.assert_still_serves("half-closed");
+    env.check_rejected(
+        "half-closed",
+        "hostile/half-closed",
+        &ans,
+        400,
+        &["BODY_INCOMPLETE"],
+        &[],
+    );
 }

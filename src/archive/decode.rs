@@ -112,6 +112,13 @@ async fn run(
     }
 }
 
+/// Largest zstd window accepted: 2^27 = 128 MiB, libzstd's own default cap, stated here so
+/// that no frame can make a decoder allocate more (`zstd --long=31` archives are refused).
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// Memory an xz decoder may use: 128 MiB, about twice what `xz -9e` archives need.
+const XZ_MEMORY_LIMIT: u64 = 128 << 20;
+
 /// The decompressor for what was sniffed; every one reads concatenated members.
 fn decoder<R: tokio::io::AsyncBufRead + Send + 'static>(
     input: R,
@@ -125,12 +132,13 @@ fn decoder<R: tokio::io::AsyncBufRead + Send + 'static>(
             Box::pin(d)
         }
         Compression::Zstd => {
-            let mut d = ZstdDecoder::new(input);
+            let window = async_compression::zstd::DParameter::window_log_max(ZSTD_WINDOW_LOG_MAX);
+            let mut d = ZstdDecoder::with_params(input, &[window]);
             d.multiple_members(true);
             Box::pin(d)
         }
         Compression::Xz => {
-            let mut d = XzDecoder::new(input);
+            let mut d = XzDecoder::with_mem_limit(input, XZ_MEMORY_LIMIT);
             d.multiple_members(true);
             Box::pin(d)
         }

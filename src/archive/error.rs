@@ -24,6 +24,10 @@ pub enum ArchiveError {
     Duplicate { path: String },
     #[error("the request body is larger than the limit of {limit} bytes")]
     RequestTooLarge { limit: u64 },
+    #[error(
+        "the multipart body holds more than {limit} bytes before its \"file\" part (limits.preamble_bytes)"
+    )]
+    PreambleTooLarge { limit: u64 },
     #[error("the archive decompresses to more than {limit} bytes (limits.decompressed_bytes)")]
     DecompressedTooLarge { limit: u64 },
     #[error(
@@ -44,6 +48,10 @@ pub enum ArchiveError {
     BodyIncomplete { received: u64 },
     #[error("the client sent nothing for {secs} s (after {received} bytes)")]
     BodyStalled { secs: u64, received: u64 },
+    #[error(
+        "the client sent {bytes} bytes in {secs} s, below the minimum of {rate} bytes/s (limits.min_body_rate)"
+    )]
+    BodyTooSlow { bytes: u64, secs: u64, rate: u64 },
 }
 
 impl ArchiveError {
@@ -57,6 +65,7 @@ impl ArchiveError {
             ArchiveError::EntryHeader { .. } => "ENTRY_HEADER_INVALID",
             ArchiveError::Duplicate { .. } => "DUPLICATE_ENTRY",
             ArchiveError::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
+            ArchiveError::PreambleTooLarge { .. } => "PREAMBLE_TOO_LARGE",
             ArchiveError::DecompressedTooLarge { .. }
             | ArchiveError::RatioTooHigh { .. }
             | ArchiveError::LayerRatioTooHigh { .. } => "DECOMPRESSED_TOO_LARGE",
@@ -65,7 +74,7 @@ impl ArchiveError {
                 "METADATA_TOO_LARGE"
             }
             ArchiveError::BodyIncomplete { .. } => "BODY_INCOMPLETE",
-            ArchiveError::BodyStalled { .. } => "BODY_TIMEOUT",
+            ArchiveError::BodyStalled { .. } | ArchiveError::BodyTooSlow { .. } => "BODY_TIMEOUT",
         }
     }
 
@@ -74,6 +83,7 @@ impl ArchiveError {
             "UNSUPPORTED_FORMAT" => 415,
             "BODY_TIMEOUT" => 408,
             "REQUEST_TOO_LARGE"
+            | "PREAMBLE_TOO_LARGE"
             | "DECOMPRESSED_TOO_LARGE"
             | "TOO_MANY_ENTRIES"
             | "METADATA_TOO_LARGE" => 413,

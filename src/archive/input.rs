@@ -3,7 +3,7 @@
 //! limit and timing out a client that goes quiet.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -47,6 +47,44 @@ pub struct BodyLimits {
     pub max_bytes: u64,
     /// client_idle_timeout: a client that sends nothing this long is dropped (slowloris).
     pub idle: Duration,
+    /// limits.min_body_rate, bytes per second; 0: no minimum.
+    pub min_rate: u64,
+}
+
+/// The window the body rate is averaged over.
+const RATE_WINDOW: Duration = Duration::from_secs(30);
+
+/// The client's sending rate, measured only over the time hoist waits for it: while hoist
+/// waits on the registry (backpressure) the client cannot send, and that is not its fault.
+struct Rate {
+    min: u64,
+    waited: Duration,
+    bytes: u64,
+}
+
+impl Rate {
+    /// Counts one wait and what it brought; the error once a full window was too slow.
+    fn record(&mut self, waited: Duration, bytes: u64) -> Result<(), ArchiveError> {
+        if self.min == 0 {
+            return Ok(());
+        }
+        self.waited += waited;
+        self.bytes += bytes;
+        if self.waited < RATE_WINDOW {
+            return Ok(());
+        }
+        let secs = self.waited.as_secs().max(1);
+        let (sent, waited) = (self.bytes, self.waited);
+        (self.waited, self.bytes) = (Duration::ZERO, 0);
+        if (sent as f64) < self.min as f64 * waited.as_secs_f64() {
+            return Err(ArchiveError::BodyTooSlow {
+                bytes: sent,
+                secs,
+                rate: self.min,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Moves `body` into the pipeline until it ends, fails, breaks a limit or the pipeline stops
@@ -59,21 +97,19 @@ pub async fn forward<S, E>(
 ) where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
+    let mut rate = Rate {
+        min: limits.min_rate,
+        waited: Duration::ZERO,
+        bytes: 0,
+    };
     loop {
-        let feed = match tokio::time::timeout(limits.idle, body.next()).await {
-            Ok(Some(Ok(b))) => {
-                let total = counters
-                    .received
-                    .fetch_add(b.len() as u64, Ordering::Relaxed)
-                    + b.len() as u64;
-                if total > limits.max_bytes {
-                    Feed::Fail(ArchiveError::RequestTooLarge {
-                        limit: limits.max_bytes,
-                    })
-                } else {
-                    Feed::Chunk(b)
-                }
-            }
+        let asked = Instant::now();
+        let next = tokio::time::timeout(limits.idle, body.next()).await;
+        let feed = match next {
+            Ok(Some(Ok(b))) => match check(&b, counters, &limits, &mut rate, asked.elapsed()) {
+                Ok(()) => Feed::Chunk(b),
+                Err(e) => Feed::Fail(e),
+            },
             Ok(Some(Err(_))) => Feed::Fail(ArchiveError::BodyIncomplete {
                 received: counters.received(),
             }),
@@ -87,5 +123,49 @@ pub async fn forward<S, E>(
         if tx.send(feed).await.is_err() || last {
             return;
         }
+    }
+}
+
+/// Counts a chunk against the size limit and the minimum rate.
+fn check(
+    b: &Bytes,
+    counters: &Counters,
+    limits: &BodyLimits,
+    rate: &mut Rate,
+    waited: Duration,
+) -> Result<(), ArchiveError> {
+    let n = b.len() as u64;
+    let total = counters.received.fetch_add(n, Ordering::Relaxed) + n;
+    if total > limits.max_bytes {
+        return Err(ArchiveError::RequestTooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    rate.record(waited, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_counts_only_full_windows_of_waiting() {
+        let mut r = Rate {
+            min: 1000,
+            waited: Duration::ZERO,
+            bytes: 0,
+        };
+        assert!(r.record(Duration::from_secs(29), 10).is_ok());
+        assert!(matches!(
+            r.record(Duration::from_secs(2), 10),
+            Err(ArchiveError::BodyTooSlow { bytes: 20, .. })
+        ));
+        assert!(r.record(Duration::from_secs(31), 31_000).is_ok());
+        let mut off = Rate {
+            min: 0,
+            waited: Duration::ZERO,
+            bytes: 0,
+        };
+        assert!(off.record(Duration::from_secs(600), 0).is_ok());
     }
 }

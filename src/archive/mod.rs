@@ -4,6 +4,7 @@
 
 pub mod decode;
 mod error;
+mod guard;
 pub mod input;
 pub mod names;
 pub mod paths;

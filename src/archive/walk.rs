@@ -9,6 +9,7 @@ use tokio::io::AsyncRead;
 use tokio_tar::{Archive, Entries, Entry};
 
 use super::ArchiveError;
+use super::guard::{Guard, Seen};
 use super::paths;
 use crate::limits::Limits;
 
@@ -22,7 +23,7 @@ pub enum Item<R: AsyncRead + Unpin> {
     File {
         path: String,
         size: u64,
-        entry: Entry<Archive<Recorder<R>>>,
+        entry: Entry<Archive<Guard<R>>>,
     },
     /// A symbolic link, target already resolved against the link's directory.
     Symlink { path: String, target: String },
@@ -32,9 +33,10 @@ pub enum Item<R: AsyncRead + Unpin> {
 
 /// Walks the entries of a tar stream.
 pub struct Walker<R: AsyncRead + Unpin> {
-    archive: Archive<Recorder<R>>,
-    entries: Entries<Recorder<R>>,
-    head: Arc<Mutex<Vec<u8>>>,
+    archive: Archive<Guard<R>>,
+    entries: Entries<Guard<R>>,
+    /// What the guard in front of the reader saw.
+    guard: Arc<Mutex<Seen>>,
     seen: HashSet<String>,
     files: HashSet<String>,
     count: u64,
@@ -46,11 +48,7 @@ const USTAR_MAX: u64 = (1 << 33) - 1;
 
 impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     pub fn new(reader: R, limits: Limits) -> Result<Walker<R>, ArchiveError> {
-        let head = Arc::new(Mutex::new(Vec::with_capacity(512)));
-        let reader = Recorder {
-            inner: reader,
-            head: head.clone(),
-        };
+        let (reader, seen) = Guard::new(reader, limits.path_bytes as u64);
         let mut archive = tokio_tar::ArchiveBuilder::new(reader).build();
         let entries = archive.entries().map_err(|e| ArchiveError::Malformed {
             at: "at the start".into(),
@@ -59,7 +57,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
         Ok(Walker {
             archive,
             entries,
-            head,
+            guard: seen,
             seen: HashSet::new(),
             files: HashSet::new(),
             count: 0,
@@ -95,7 +93,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     }
 
     /// Reads the next header, counting entries against the limit.
-    async fn next_entry(&mut self) -> Result<Option<Entry<Archive<Recorder<R>>>>, ArchiveError> {
+    async fn next_entry(&mut self) -> Result<Option<Entry<Archive<Guard<R>>>>, ArchiveError> {
         let entry = match self.entries.next().await {
             None => return Ok(None),
             Some(Ok(e)) => e,
@@ -112,8 +110,12 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
 
     /// Why a header could not be read: the upload is no tar at all, or a broken one.
     fn unreadable(&self, e: std::io::Error) -> ArchiveError {
-        let head = self.head.lock().expect("head lock");
-        if self.count == 0 && !looks_like_a_tar_header(&head) {
+        let mut seen = self.guard.lock().expect("guard lock");
+        if let Some(fault) = seen.fault.take() {
+            return fault;
+        }
+        let head = &seen.head;
+        if self.count == 0 && !looks_like_a_tar_header(head) {
             let detail = if head.len() < 512 {
                 format!(
                     "after decompression it holds only {} bytes, less than one tar header",
@@ -131,7 +133,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     }
 
     /// Checks an entry's name, type and sizes; `None` for a directory (skipped).
-    fn check(&self, entry: &Entry<Archive<Recorder<R>>>) -> Result<Option<String>, ArchiveError> {
+    fn check(&self, entry: &Entry<Archive<Guard<R>>>) -> Result<Option<String>, ArchiveError> {
         let raw_path = entry.path_bytes().map_err(|e| ArchiveError::Malformed {
             at: format!("at entry {}", self.count),
             detail: e.to_string(),
@@ -176,7 +178,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Walker<R> {
     /// A symlink (target resolved against its directory) or a hard link to an earlier file.
     fn link(
         &self,
-        entry: &Entry<Archive<Recorder<R>>>,
+        entry: &Entry<Archive<Guard<R>>>,
         path: String,
     ) -> Result<Item<R>, ArchiveError> {
         let target = entry
@@ -266,30 +268,6 @@ fn looks_like_a_tar_header(block: &[u8]) -> bool {
     stored == Some(sum)
 }
 
-/// Keeps a copy of the first 512 bytes that pass, to judge what a failed first entry was.
-pub struct Recorder<R> {
-    inner: R,
-    head: Arc<Mutex<Vec<u8>>>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Recorder<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let mut head = self.head.lock().expect("head lock");
-        if head.len() < 512 {
-            let new = &buf.filled()[before..];
-            let take = new.len().min(512 - head.len());
-            head.extend_from_slice(&new[..take]);
-        }
-        r
-    }
-}
-
 /// Regular files, symlinks and hard links only: no devices, no sparse files, no global PAX
 /// headers that would change how later entries read.
 fn check_type(path: &str, kind: tokio_tar::EntryType) -> Result<(), ArchiveError> {
@@ -314,3 +292,7 @@ fn header_err(path: &str, reason: &str) -> ArchiveError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "walk_tests.rs"]
+mod tests;

@@ -10,24 +10,39 @@ use crate::push::PushError;
 /// A failed push, as a response.
 pub struct ApiError(pub PushError);
 
+/// Longest message a client or the log gets: archive names, link targets and registry
+/// answers are the attacker's to choose, and nothing they choose leaves hoist unbounded.
+const MESSAGE_MAX: usize = 1024;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         crate::telemetry::metrics().failed(e.code());
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = bounded(e.to_string());
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(code = e.code(), error = ?e, "push failed: internal error");
+            let chain = bounded(format!("{e:?}"));
+            tracing::error!(code = e.code(), error = %chain, "push failed: internal error");
         } else if status.is_server_error() {
-            tracing::warn!(code = e.code(), error = %e, "push failed");
+            tracing::warn!(code = e.code(), error = %message, "push failed");
         } else {
-            tracing::info!(code = e.code(), error = %e, "push rejected");
+            tracing::info!(code = e.code(), error = %message, "push rejected");
         }
-        let mut resp = (status, axum::Json(e.body())).into_response();
+        let body = serde_json::json!({"error": {"code": e.code(), "message": message}});
+        let mut resp = (status, axum::Json(body)).into_response();
         if matches!(e, PushError::Busy) {
             resp.headers_mut()
                 .insert("retry-after", HeaderValue::from_static("5"));
         }
         resp
+    }
+}
+
+/// Cuts a message at `MESSAGE_MAX` characters, saying so.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MESSAGE_MAX) {
+        Some((at, _)) => format!("{}… (cut)", &text[..at]),
+        None => text,
     }
 }
 

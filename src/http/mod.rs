@@ -2,10 +2,13 @@
 //! responses, health and readiness, request ids and access logs, and the server loop itself
 //! (header-read timeout, connection limit, drain). The only module that knows axum.
 
+mod admission;
 mod error;
 mod health;
+mod multipart;
 mod observe;
 mod page;
+mod progress;
 pub mod serve;
 mod upload;
 
@@ -94,3 +97,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             ]),
     )
 }
+
+#[cfg(test)]
+mod tests;

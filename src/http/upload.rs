@@ -1,15 +1,11 @@
 //! The push endpoints: `PUT|POST /push[/{repository}[:{tag}]]`, raw or multipart bodies. Thin:
-//! build a push request, hand the body to the pusher, render what comes back.
+//! admit the request, hand the archive to the pusher, render what comes back.
 
-use axum::extract::multipart::{Field, Multipart, MultipartError};
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 
-use super::{ApiError, AppState};
-use crate::archive::ArchiveError;
-use crate::codec::LayerCompression;
+use super::{ApiError, AppState, admission, progress};
 use crate::push::{self, PushError, Target};
 use crate::report::Report;
 
@@ -18,152 +14,102 @@ pub async fn push_named(
     Path(spec): Path<String>,
     req: Request,
 ) -> Response {
-    match crate::oci::reference::parse_target(&spec) {
-        Ok((repository, tag)) => handle(state, Target::Named { repository, tag }, req).await,
-        Err(_) => ApiError(PushError::ReferenceInvalid {
+    let target = crate::oci::reference::parse_target(&spec)
+        .map(|(repository, tag)| Target::Named { repository, tag })
+        .map_err(|_| PushError::ReferenceInvalid {
             what: "URL reference",
             name: spec.chars().take(300).collect(),
-        })
-        .into_response(),
-    }
+        });
+    handle(state, target, req).await
 }
 
 pub async fn push_from_archive(State(state): State<AppState>, req: Request) -> Response {
-    handle(state, Target::FromArchive, req).await
+    handle(state, Ok(Target::FromArchive), req).await
 }
 
-async fn handle(state: AppState, target: Target, req: Request) -> Response {
-    match admit_and_push(state, target, req).await {
-        Ok(report) => {
-            crate::telemetry::metrics().succeeded(&report);
-            (StatusCode::CREATED, axum::Json(report)).into_response()
-        }
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-async fn admit_and_push(
-    state: AppState,
-    target: Target,
-    req: Request,
-) -> Result<Report, PushError> {
+async fn handle(state: AppState, target: Result<Target, PushError>, req: Request) -> Response {
     let config = &state.pusher.config;
-    let (extra_tags, layer_compression) = query(&req, config.layer_compression)?;
-    let limit = config.limits.request_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ArchiveError::RequestTooLarge { limit }.into());
+    let early = target.and_then(|t| {
+        let query = admission::query(&req, config.layer_compression)?;
+        admission::check_length(&req, config.limits.request_bytes)?;
+        Ok((t, query))
+    });
+    let (target, query) = match early {
+        Ok(v) => v,
+        Err(e) => {
+            admission::drain(req).await;
+            return ApiError(e).into_response();
+        }
+    };
+    let ndjson = admission::wants_ndjson(&req);
+    match admit(&state, target, query, req).await {
+        Err(e) => ApiError(e).into_response(),
+        Ok(admitted) if ndjson => progress::stream(state, admitted),
+        Ok(admitted) => match run(&state, admitted).await {
+            Ok(report) => {
+                let status = if report.dry_run {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                (status, axum::Json(report)).into_response()
+            }
+            Err(e) => ApiError(e).into_response(),
+        },
     }
-    let _slot = state
-        .slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| PushError::Busy)?;
+}
+
+/// A push that passed admission: it holds a slot, and its archive has started.
+pub(super) struct Admitted {
+    pub slot: tokio::sync::OwnedSemaphorePermit,
+    pub request: push::Request,
+    pub body: admission::Body,
+}
+
+/// The archive's start, then a slot.
+async fn admit(
+    state: &AppState,
+    target: Target,
+    query: admission::Query,
+    req: Request,
+) -> Result<Admitted, PushError> {
+    let config = &state.pusher.config;
+    let (form_tags, body) = admission::archive(req, config).await?;
+    let mut extra_tags = query.tags;
+    extra_tags.extend(form_tags);
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+        admission::drain_body(body).await;
+        return Err(PushError::Busy);
+    };
     let request = push::Request {
         target,
         extra_tags,
-        layer_compression,
+        layer_compression: query.layer_compression,
+        dry_run: query.dry_run,
+        platforms: query.platforms,
+        events: push::events::Events::none(),
     };
+    Ok(Admitted {
+        slot,
+        request,
+        body,
+    })
+}
+
+/// Runs an admitted push to its end; counted in the metrics.
+pub(super) async fn run(state: &AppState, admitted: Admitted) -> Result<Report, PushError> {
+    let Admitted {
+        slot,
+        request,
+        body,
+    } = admitted;
     let metrics = crate::telemetry::metrics();
     metrics.enter();
-    let result = if is_multipart(&req) {
-        multipart(&state, request, req).await
-    } else {
-        state
-            .pusher
-            .push(request, req.into_body().into_data_stream())
-            .await
-    };
+    let result = state.pusher.push(request, body).await;
     metrics.leave();
+    drop(slot);
+    if let Ok(report) = &result {
+        metrics.succeeded(report);
+    }
     result
-}
-
-fn is_multipart(req: &Request) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
-}
-
-/// Query parameters: `tag` (repeatable), `layer_compression`.
-fn query(
-    req: &Request,
-    default: LayerCompression,
-) -> Result<(Vec<String>, LayerCompression), PushError> {
-    let mut tags = Vec::new();
-    let mut compression = default;
-    for (k, v) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "tag" => tags.push(v.into_owned()),
-            "layer_compression" => {
-                compression = v.parse().map_err(|_| PushError::ParameterInvalid {
-                    name: "layer_compression",
-                    value: v.chars().take(100).collect(),
-                    expected: "one of gzip, zstd or keep",
-                })?;
-            }
-            _ => {}
-        }
-    }
-    Ok((tags, compression))
-}
-
-/// A multipart body: text fields before `file` (e.g. `tag`) shape the push; the `file` part
-/// is streamed as the archive.
-async fn multipart(
-    state: &AppState,
-    mut request: push::Request,
-    req: Request,
-) -> Result<Report, PushError> {
-    let mut form = Multipart::from_request(req, state)
-        .await
-        .map_err(|e| bad_multipart(e.to_string()))?;
-    let file = loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| bad_multipart(e.to_string()))?;
-        match field {
-            Some(f) if f.name() == Some("file") => break f,
-            Some(f) if f.name() == Some("tag") => request.extra_tags.extend(tags(f).await?),
-            Some(_) => continue,
-            None => {
-                return Err(ArchiveError::NotAnArchive {
-                    detail: "the multipart body has no part named \"file\"".into(),
-                }
-                .into());
-            }
-        }
-    };
-    state
-        .pusher
-        .push(
-            request,
-            file.map(|r| r.map_err(|e: MultipartError| e.to_string())),
-        )
-        .await
-}
-
-/// A `tag` field: comma-separated tags.
-async fn tags(field: Field<'_>) -> Result<Vec<String>, PushError> {
-    let text = field
-        .text()
-        .await
-        .map_err(|e| bad_multipart(e.to_string()))?;
-    Ok(text
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect())
-}
-
-fn bad_multipart(detail: String) -> PushError {
-    ArchiveError::NotAnArchive {
-        detail: format!("bad multipart body: {detail}"),
-    }
-    .into()
 }

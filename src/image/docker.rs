@@ -34,13 +34,14 @@ pub(super) fn images(
     let originals = index.map(|i| originals(view, i)).unwrap_or_default();
     let mut images = Vec::new();
     for (n, img) in listed.iter().enumerate() {
+        view.spend("manifest.json")?;
         let label = format!("manifest.json image {n}");
         let root = image(view, img, &label, &originals)?;
         images.push(Image {
             label,
             names: img.repo_tags.clone().unwrap_or_default(),
             ref_names: Vec::new(),
-            root,
+            root: std::sync::Arc::new(root),
         });
     }
     Ok(images)
@@ -96,18 +97,73 @@ fn image(
     }
     let mut layers = Vec::new();
     for (i, (layer, diff_id)) in img.layers.iter().zip(diff_ids).enumerate() {
+        view.spend(label)?;
         layers.push(verified_layer(view, i, layer, diff_id)?);
     }
     let changed = layers.iter().any(|l| l.recompressed);
     let original = originals.iter().find(|o| o.config == config_digest);
     match original {
-        Some(o) if !changed => Ok(keep_original(o, config_bytes, config_digest, &layers)),
+        Some(o) if !changed => {
+            check_original(o, config_bytes.len() as u64, &layers, label)?;
+            Ok(keep_original(o, config_bytes, config_digest, &layers))
+        }
         _ => Ok(write_manifest(config_bytes, config_digest, &layers)),
     }
 }
 
-/// The config: read from memory, parsed, its digest what its bytes hash to (and what its
-/// name promises, where the name is a digest).
+/// Docker 25+'s own OCI manifest is pushed byte-exact, so it must say exactly what
+/// manifest.json and the config verified: the same config size and the same layers, in
+/// order. Otherwise a manifest listing some other layer would be pushed and tagged.
+fn check_original(
+    o: &Original,
+    config_size: u64,
+    layers: &[StreamedBlob],
+    label: &str,
+) -> Result<(), ImageError> {
+    let what = format!("the OCI manifest {} of {label}", o.descriptor.digest);
+    let Ok(Document::Manifest {
+        config,
+        layers: listed,
+        ..
+    }) = Document::parse(&o.bytes, o.descriptor.media_type.as_deref())
+    else {
+        return Err(ImageError::manifest(&what, "is not an image manifest"));
+    };
+    if config.size != config_size {
+        return Err(ImageError::DigestMismatch {
+            what: format!("config size in {what}"),
+            expected: config_size.to_string(),
+            actual: config.size.to_string(),
+        });
+    }
+    if listed.len() != layers.len() {
+        return Err(ImageError::manifest(
+            &what,
+            format!(
+                "lists {} layers where manifest.json gives {}",
+                listed.len(),
+                layers.len()
+            ),
+        ));
+    }
+    for (i, (d, l)) in listed.iter().zip(layers).enumerate() {
+        if d.digest != l.raw || d.size != l.raw_size {
+            return Err(ImageError::DigestMismatch {
+                what: format!("layer {i} of {what}"),
+                expected: format!(
+                    "{} ({} bytes), as manifest.json's {}",
+                    l.raw, l.raw_size, l.path
+                ),
+                actual: format!("{} ({} bytes)", d.digest, d.size),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The config: read from memory, parsed, its digest what its bytes hash to. A legacy name
+/// (`<hex>.json`) is only a path, as `docker load` and skopeo treat it; a content-addressed
+/// one (`blobs/sha256/<hex>`, Docker 25+) must match.
 fn read_config(view: &View, name: &str) -> Result<(Bytes, Digest, ImageConfig), ImageError> {
     let path = view
         .join(name)
@@ -213,12 +269,7 @@ fn write_manifest(config: Bytes, digest: Digest, layers: &[StreamedBlob]) -> Nod
     node
 }
 
-/// `<hex>.json` (legacy config names) or `blobs/sha256/<hex>`: the digest a name promises.
+/// `blobs/sha256/<hex>`: the digest a content-addressed name promises.
 fn named_by(path: &str) -> Option<Digest> {
-    if let Some(d) = crate::archive::names::blob_digest(path) {
-        return Some(d);
-    }
-    let base = path.rsplit('/').next()?;
-    let hex = base.strip_suffix(".json")?;
-    Digest::from_parts("sha256", hex).ok()
+    crate::archive::names::blob_digest(path)
 }

@@ -17,6 +17,12 @@ pub enum ImageError {
     BlobMissing { digest: String, by: String },
     #[error("{path}: {detail}")]
     ManifestInvalid { path: String, detail: String },
+    #[error(
+        "the archive's manifests make more than {limit} references (at {at}; limits.references)"
+    )]
+    TooManyReferences { limit: usize, at: String },
+    #[error("no image of the archive has platform {platform} (it has: {available})")]
+    PlatformMissing { platform: String, available: String },
 }
 
 impl ImageError {
@@ -27,12 +33,15 @@ impl ImageError {
             ImageError::DigestMismatch { .. } => "DIGEST_MISMATCH",
             ImageError::BlobMissing { .. } => "BLOB_MISSING",
             ImageError::ManifestInvalid { .. } => "MANIFEST_INVALID",
+            ImageError::TooManyReferences { .. } => "TOO_MANY_REFERENCES",
+            ImageError::PlatformMissing { .. } => "PLATFORM_MISSING",
         }
     }
 
     pub fn status(&self) -> u16 {
         match self {
             ImageError::Archive(e) => e.status(),
+            ImageError::TooManyReferences { .. } => 413,
             _ => 400,
         }
     }

@@ -7,13 +7,16 @@
 mod docker;
 mod error;
 mod oci;
+mod platforms;
 mod view;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 pub use error::ImageError;
+pub use platforms::select as select_platforms;
 
 use crate::archive::ArchiveError;
 use crate::oci::{Digest, LayerEncoding};
@@ -64,7 +67,7 @@ pub struct Image {
     pub names: Vec<String>,
     /// Names from OCI `org.opencontainers.image.ref.name` (may be bare tags).
     pub ref_names: Vec<String>,
-    pub root: Node,
+    pub root: Arc<Node>,
 }
 
 /// A manifest or index and what it needs in the registry first.
@@ -74,9 +77,16 @@ pub struct Node {
     pub media_type: String,
     pub bytes: Bytes,
     pub rewritten: bool,
-    pub platform: Option<String>,
-    pub children: Vec<Node>,
+    /// An index's manifests. A manifest listed several times is resolved once and shared.
+    pub children: Vec<Child>,
     pub blobs: Vec<BlobRef>,
+}
+
+/// One entry of an index: the node, and the platform its descriptor names.
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub node: Arc<Node>,
+    pub platform: Option<String>,
 }
 
 impl Node {
@@ -86,7 +96,6 @@ impl Node {
             media_type,
             bytes,
             rewritten,
-            platform: None,
             children: Vec::new(),
             blobs: Vec::new(),
         }
@@ -135,9 +144,15 @@ impl BlobRef {
     }
 }
 
-/// Resolves and verifies every image in the archive.
-pub fn resolve(archive: &ArchiveFiles, metadata_limit: u64) -> Result<Vec<Image>, ImageError> {
-    let view = View::new(archive, metadata_limit)?;
+/// Resolves and verifies every image in the archive, following at most `max_references`
+/// descriptors (each manifest, index, config and layer reference counts, a shared one each
+/// time it is listed, though it is resolved once).
+pub fn resolve(
+    archive: &ArchiveFiles,
+    metadata_limit: u64,
+    max_references: usize,
+) -> Result<Vec<Image>, ImageError> {
+    let view = View::new(archive, metadata_limit, max_references)?;
     let manifest_json = view.existing("manifest.json");
     let index_json = view.existing("index.json");
     match (manifest_json, index_json) {

@@ -1,16 +1,29 @@
 //! OCI layouts: `index.json` and the manifests and indexes it reaches, verified against the
 //! archive, rewritten only where a layer was recompressed.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::view::{View, verify_bytes};
-use super::{BlobRef, BlobSource, File, Image, ImageError, Node};
+use super::{BlobRef, BlobSource, Child, File, Image, ImageError, Node};
 use crate::oci::media::{self, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
 use crate::oci::{Descriptor, Digest, Document, ImageConfig, LayerEncoding, strict_json};
 
 /// How deep indexes may nest.
 const MAX_DEPTH: u32 = 4;
+
+/// Documents already resolved, by the digest that named them: each is parsed and verified
+/// once however often it is listed, and published once.
+type Seen = HashMap<Digest, Resolved>;
+
+struct Resolved {
+    node: Arc<Node>,
+    size: u64,
+    media_type: Option<String>,
+}
 
 /// Every image `index.json` lists.
 pub(super) fn images(view: &View, path: &str) -> Result<Vec<Image>, ImageError> {
@@ -28,6 +41,7 @@ pub(super) fn images(view: &View, path: &str) -> Result<Vec<Image>, ImageError> 
     if manifests.is_empty() {
         return Err(ImageError::manifest("index.json", "lists no image"));
     }
+    let mut seen = Seen::new();
     let mut images = Vec::new();
     for (n, desc) in manifests.iter().enumerate() {
         let annotation = |key: &str| -> Vec<String> {
@@ -35,7 +49,7 @@ pub(super) fn images(view: &View, path: &str) -> Result<Vec<Image>, ImageError> 
             found.cloned().into_iter().collect()
         };
         let label = format!("index.json manifest {n} ({})", desc.digest);
-        let root = node(view, desc, &label, 0)?;
+        let root = node(view, &mut seen, desc, &label, 0)?;
         images.push(Image {
             names: annotation("io.containerd.image.name"),
             ref_names: annotation("org.opencontainers.image.ref.name"),
@@ -47,9 +61,28 @@ pub(super) fn images(view: &View, path: &str) -> Result<Vec<Image>, ImageError> 
 }
 
 /// The manifest or index `desc` names, verified, with everything below it.
-fn node(view: &View, desc: &Descriptor, by: &str, depth: u32) -> Result<Node, ImageError> {
+fn node(
+    view: &View,
+    seen: &mut Seen,
+    desc: &Descriptor,
+    by: &str,
+    depth: u32,
+) -> Result<Arc<Node>, ImageError> {
+    view.spend(by)?;
     if depth > MAX_DEPTH {
         return Err(ImageError::manifest(by, "indexes are nested too deeply"));
+    }
+    if let Some(r) = seen.get(&desc.digest) {
+        if r.size != desc.size || r.media_type != desc.media_type {
+            return Err(ImageError::manifest(
+                by,
+                format!(
+                    "lists {} twice with different sizes or media types",
+                    desc.digest
+                ),
+            ));
+        }
+        return Ok(r.node.clone());
     }
     let (path, bytes) = match view.blob(&desc.digest)? {
         Some((p, File::Memory { bytes, .. })) => (p, bytes.clone()),
@@ -64,14 +97,17 @@ fn node(view: &View, desc: &Descriptor, by: &str, depth: u32) -> Result<Node, Im
     verify_bytes(&path, &bytes, desc)?;
     let doc = Document::parse(&bytes, desc.media_type.as_deref())
         .map_err(|e| ImageError::manifest(&path, e))?;
-    let mut node = match doc {
+    let node = match doc {
         Document::Index {
             media_type,
             manifests,
         } => {
             let mut children = Vec::new();
             for child in &manifests {
-                children.push(node(view, child, &path, depth + 1)?);
+                children.push(Child {
+                    node: node(view, seen, child, &path, depth + 1)?,
+                    platform: child.platform.as_ref().map(|p| p.render()),
+                });
             }
             index_node(desc, &path, media_type, bytes, children)?
         }
@@ -81,7 +117,13 @@ fn node(view: &View, desc: &Descriptor, by: &str, depth: u32) -> Result<Node, Im
             layers,
         } => manifest_node(view, desc, &path, media_type, bytes, &config, &layers)?,
     };
-    node.platform = desc.platform.as_ref().map(|p| p.render());
+    let node = Arc::new(node);
+    let resolved = Resolved {
+        node: node.clone(),
+        size: desc.size,
+        media_type: desc.media_type.clone(),
+    };
+    seen.insert(desc.digest.clone(), resolved);
     Ok(node)
 }
 
@@ -91,12 +133,13 @@ fn index_node(
     path: &str,
     media_type: String,
     bytes: Bytes,
-    children: Vec<Node>,
+    children: Vec<Child>,
 ) -> Result<Node, ImageError> {
     let changed: Vec<(usize, &Node)> = children
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.rewritten)
+        .filter(|(_, c)| c.node.rewritten)
+        .map(|(i, c)| (i, c.node.as_ref()))
         .collect();
     let mut node = Node::leaf(desc.digest.clone(), media_type, bytes, false);
     if !changed.is_empty() {
@@ -170,6 +213,7 @@ fn rewrite_layers(
 /// A config or layer descriptor, checked against the archive; a blob the archive leaves out
 /// must be in the registry (the caller checks), unless it is a foreign layer.
 fn blob_ref(view: &View, d: &Descriptor, by: &str, is_config: bool) -> Result<BlobRef, ImageError> {
+    view.spend(by)?;
     let mt = d.media_type.clone().unwrap_or_default();
     let in_registry = |source| BlobRef {
         digest: d.digest.clone(),
@@ -253,7 +297,7 @@ fn check_image_config(blobs: &[BlobRef], manifest: &str) -> Result<(), ImageErro
 
 impl Node {
     /// New bytes for a rewritten document: a new digest.
-    fn set_bytes(&mut self, bytes: Bytes) {
+    pub(super) fn set_bytes(&mut self, bytes: Bytes) {
         self.digest = Digest::sha256_of(&bytes);
         self.bytes = bytes;
         self.rewritten = true;

@@ -17,18 +17,37 @@ pub(super) struct View<'a> {
     /// The folder holding the layout ("" for the top).
     root: String,
     metadata_limit: u64,
+    /// References resolution may still follow.
+    references: std::cell::Cell<usize>,
+    max_references: usize,
 }
 
 impl<'a> View<'a> {
     pub(super) fn new(
         archive: &'a ArchiveFiles,
         metadata_limit: u64,
+        max_references: usize,
     ) -> Result<View<'a>, ImageError> {
         Ok(View {
             archive,
             root: find_root(archive)?,
             metadata_limit,
+            references: std::cell::Cell::new(max_references),
+            max_references,
         })
+    }
+
+    /// Counts one reference followed against the budget.
+    pub(super) fn spend(&self, at: &str) -> Result<(), ImageError> {
+        let left = self.references.get();
+        if left == 0 {
+            return Err(ImageError::TooManyReferences {
+                limit: self.max_references,
+                at: at.chars().take(300).collect(),
+            });
+        }
+        self.references.set(left - 1);
+        Ok(())
     }
 
     /// A path relative to the layout root, normalised.

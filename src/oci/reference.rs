@@ -115,6 +115,20 @@ pub fn parse_target(spec: &str) -> Result<(String, Option<String>), NameError> {
     Ok((repo.to_string(), tag.map(String::from)))
 }
 
+/// `os/architecture[/variant]`, each part lowercase letters, digits, `.`, `_` or `-`
+/// (`linux/amd64`, `linux/arm64/v8`, `windows/amd64`).
+pub fn valid_platform(p: &str) -> bool {
+    let parts: Vec<&str> = p.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part.len() <= 64
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

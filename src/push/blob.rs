@@ -11,8 +11,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Locations;
 use super::error::PushError;
-use super::placement::{Dest, Placed};
+use super::placement::{self, Dest, Placed};
 use crate::archive::ArchiveError;
 use crate::codec::{CodecError, Digests, LayerCodec, LayerTransform};
 use crate::image::{ImageError, StreamedBlob};
@@ -25,6 +26,8 @@ pub(super) struct BlobJob {
     pub path: String,
     /// The digest the entry's name promises (`blobs/sha256/<hex>`), checked at the end.
     pub named: Option<Digest>,
+    /// The diffID the entry's name promises for an uncompressed layer (podman `<diffid>.tar`).
+    pub diff_id: Option<Digest>,
     pub size: u64,
     /// What the bytes are (`None`: not a layer).
     pub encoding: Option<LayerEncoding>,
@@ -35,6 +38,8 @@ pub(super) struct BlobJob {
     pub dest: Dest,
     /// limits.max_ratio: a layer inflated to hash it may not grow more than this.
     pub max_ratio: u64,
+    /// The push's count of bytes sent, for progress reports.
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a job found and did.
@@ -50,6 +55,7 @@ pub(super) struct Finished {
 /// Starts a job; returns the channel to feed the entry's bytes into and the job's handle.
 pub(super) fn start(
     registry: Arc<Registry>,
+    locations: Arc<Locations>,
     job: BlobJob,
     cancel: CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -60,14 +66,15 @@ pub(super) fn start(
     let (raw_tx, raw_rx) = mpsc::channel::<Bytes>(4);
     let handle = tokio::spawn(crate::telemetry::scoped(async move {
         let _permit = permit;
-        run(registry, job, raw_rx, cancel).await
+        run(&registry, &locations, job, raw_rx, cancel).await
     }));
     (raw_tx, handle)
 }
 
 async fn run(
-    registry: Arc<Registry>,
-    mut job: BlobJob,
+    registry: &Arc<Registry>,
+    locations: &Locations,
+    job: BlobJob,
     raw_rx: mpsc::Receiver<Bytes>,
     cancel: CancellationToken,
 ) -> Result<Finished, PushError> {
@@ -78,48 +85,26 @@ async fn run(
     let codec = LayerCodec::new(job.encoding, transform, job.find_diff_id, job.max_ratio)
         .map_err(|e| codec_error(&job.path, e))?;
     let sized = registry.send_content_length() && transform == LayerTransform::Keep;
-    let progress = Arc::new(Progress::default());
-    let mut worker = Worker {
-        progress: progress.clone(),
-        cancel: cancel.clone(),
+    let worker = Worker {
+        progress: Arc::new(Progress::counting(job.sent.clone())),
+        cancel,
         sized,
         out: None,
+        gone: CancellationToken::new(),
+        runtime: tokio::runtime::Handle::current(),
     };
-    let (repo, session) = match job.dest {
-        Dest::Upload {
-            ref repo,
-            ref mut session,
-        } => (repo.clone(), session.take()),
-        Dest::Present { .. } => {
+    let repo = match &job.dest {
+        Dest::Upload { repo } => repo.clone(),
+        Dest::Hash { .. } | Dest::Mount { .. } => {
             let digests = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx))
                 .await
                 .map_err(internal)?
                 .map_err(|stop| stop.into_error(&job.path))?;
-            return finish_unsent(job, digests);
+            return finish_unsent(registry, locations, job, digests).await;
         }
     };
-    let mut session = match session {
-        Some(s) => s,
-        None => Session::open(&registry, &repo).await?,
-    };
-    let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    worker.out = Some(out_tx);
-    let thread = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx));
-    let body = futures_util::stream::unfold(out_rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let len = sized.then_some(job.size);
-    let (sent, digests) = tokio::join!(session.send(body, len, progress), thread);
-    let checked = settle(&job.path, sent, digests.map_err(internal)?)
-        .and_then(|(sent, d)| check_named(&job, &d.input).map(|()| (sent, d)))
-        .and_then(|v| match cancel.is_cancelled() {
-            // Another blob failed meanwhile: commit nothing more.
-            true => Err(PushError::Internal {
-                detail: "push cancelled".into(),
-            }),
-            false => Ok(v),
-        });
-    let (bytes_sent, digests) = match checked {
+    let mut session = Session::open(registry, &repo).await?;
+    let (bytes_sent, digests) = match upload(&mut session, &job, worker, codec, raw_rx).await {
         Ok(v) => v,
         Err(e) => {
             session.cancel().await;
@@ -138,6 +123,48 @@ async fn run(
     })
 }
 
+/// The worker thread and the PATCH side by side; then the bytes must be what the entry
+/// claimed, and the push still on. Returns the bytes sent and the digests.
+async fn upload(
+    session: &mut Session,
+    job: &BlobJob,
+    mut worker: Worker,
+    codec: LayerCodec,
+    raw_rx: mpsc::Receiver<Bytes>,
+) -> Result<(u64, Digests), PushError> {
+    let (out_tx, out_rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    worker.out = Some(out_tx);
+    let (progress, gone, cancel) = (
+        worker.progress.clone(),
+        worker.gone.clone(),
+        worker.cancel.clone(),
+    );
+    let len = worker.sized.then_some(job.size);
+    let thread = tokio::task::spawn_blocking(move || worker.run(codec, raw_rx));
+    let body = futures_util::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let send = async {
+        let sent = session.send(body, len, progress).await;
+        if sent.is_err() {
+            // The PATCH may still hold the body (a stalled registry keeps its connection):
+            // tell the worker to stop handing bytes over.
+            gone.cancel();
+        }
+        sent
+    };
+    let (sent, digests) = tokio::join!(send, thread);
+    let (sent, digests) = settle(&job.path, sent, digests.map_err(internal)?)?;
+    check_named(job, &digests.input)?;
+    if cancel.is_cancelled() {
+        // Another blob failed meanwhile: commit nothing more.
+        return Err(PushError::Internal {
+            detail: "push cancelled".into(),
+        });
+    }
+    Ok((sent, digests))
+}
+
 /// The worker's result beside the upload's: when the worker only stopped because the upload
 /// went away, the upload's error is the one to report.
 fn settle(
@@ -148,19 +175,33 @@ fn settle(
     match (worker, upload) {
         (Ok(d), Ok(sent)) => Ok((sent, d)),
         (Ok(_), Err(e)) | (Err(Stop::UploadGone), Err(e)) => Err(stream_failed(path, e)),
+        // The registry answered the PATCH before its body ended: its fault, not hoist's.
+        (Err(Stop::UploadGone), Ok(_)) => Err(crate::registry::RegistryError::Protocol {
+            op: format!("PATCH of archive entry {path:?}"),
+            detail: "the registry answered before the blob's body ended".into(),
+        }
+        .into()),
         (Err(stop), _) => Err(stop.into_error(path)),
     }
 }
 
-/// A blob the registry already had: verified by its hash, nothing sent.
-fn finish_unsent(job: BlobJob, digests: Digests) -> Result<Finished, PushError> {
+/// A blob the registry already had, or can mount: verified by its hash, nothing sent; a
+/// mount only once the bytes proved to be what the entry claims.
+async fn finish_unsent(
+    registry: &Registry,
+    locations: &Locations,
+    job: BlobJob,
+    digests: Digests,
+) -> Result<Finished, PushError> {
     check_named(&job, &digests.input)?;
-    let Dest::Present {
-        ref placed,
-        ref reused,
-    } = job.dest
-    else {
-        unreachable!("only called for blobs the registry has")
+    let (repo, reused, outcome) = match &job.dest {
+        Dest::Hash {
+            repo,
+            reused,
+            outcome,
+        } => (repo, reused, *outcome),
+        Dest::Mount { repo, reused, .. } => (repo, reused, Outcome::Mounted),
+        Dest::Upload { .. } => unreachable!("only called for blobs not sent"),
     };
     let mut blob = streamed(&job, &digests, LayerTransform::Keep);
     let mut transform = LayerTransform::Keep;
@@ -171,9 +212,15 @@ fn finish_unsent(job: BlobJob, digests: Digests) -> Result<Finished, PushError> 
         blob.recompressed = true;
         transform = r.transform;
     }
+    if let Dest::Mount { from, .. } = &job.dest {
+        placement::mount_verified(registry, locations, repo, &blob.pushed, from).await?;
+    }
     Ok(Finished {
+        placed: Placed {
+            repo: repo.clone(),
+            outcome,
+        },
         blob,
-        placed: placed.clone(),
         transform,
         bytes_sent: 0,
     })
@@ -215,6 +262,9 @@ struct Worker {
     sized: bool,
     /// Where output goes; `None` when the registry has the blob and it is only hashed.
     out: Option<mpsc::Sender<io::Result<Bytes>>>,
+    /// Cancelled when the upload failed: a hand-over waiting on it gives up.
+    gone: CancellationToken,
+    runtime: tokio::runtime::Handle,
 }
 
 /// Why the worker stopped early.
@@ -273,11 +323,25 @@ impl Worker {
         };
         for bytes in produced {
             self.progress.set_waiting(true);
-            let sent = tx.blocking_send(Ok(bytes));
+            let sent = self.hand_over(tx, Ok(bytes));
             self.progress.set_waiting(false);
-            sent.map_err(|_| Stop::UploadGone)?;
+            sent?;
         }
         Ok(())
+    }
+
+    /// Blocks until the upload takes `item`, or the upload is gone.
+    fn hand_over(
+        &self,
+        tx: &mpsc::Sender<io::Result<Bytes>>,
+        item: io::Result<Bytes>,
+    ) -> Result<(), Stop> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                sent = tx.send(item) => sent.map_err(|_| Stop::UploadGone),
+                () = self.gone.cancelled() => Err(Stop::UploadGone),
+            }
+        })
     }
 
     /// A failure ends the upload body early. Without a Content-Length that is a clean end
@@ -286,7 +350,7 @@ impl Worker {
     /// committed: that takes a PUT with a digest.
     fn abort(&self) {
         if let (Some(tx), true) = (&self.out, self.sized) {
-            let _ = tx.blocking_send(Err(io::Error::other("aborted")));
+            let _ = self.hand_over(tx, Err(io::Error::other("aborted")));
         }
     }
 }

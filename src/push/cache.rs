@@ -65,6 +65,11 @@ impl Locations {
             .cloned()
     }
 
+    /// Drops what turned out to be stale (a declined mount).
+    pub fn forget(&self, digest: &Digest) {
+        self.map.lock().expect("locations lock").remove(digest);
+    }
+
     pub fn put(&self, digest: Digest, repository: &str) {
         let mut map = self.map.lock().expect("locations lock");
         if map.len() >= self.capacity && !map.contains_key(&digest) {

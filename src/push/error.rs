@@ -25,12 +25,28 @@ pub enum PushError {
         "the URL names one tag but the archive holds {count} images; push without a tag to use their own names"
     )]
     ReferenceAmbiguous { count: usize },
+    #[error(
+        "two images of the archive would both be tagged {repository}:{tag}; push them separately or name them in the archive"
+    )]
+    TagConflict { repository: String, tag: String },
+    #[error("the push would write {count} tags, more than the {limit} allowed (limits.tags)")]
+    TooManyTags { count: usize, limit: usize },
     /// A query parameter or form field with a value hoist does not take.
     #[error("{name}={value:?}: {expected}")]
     ParameterInvalid {
         name: &'static str,
         value: String,
         expected: &'static str,
+    },
+    /// A tag could not be written after others were; they were rolled back where possible.
+    #[error(
+        "tagging {failed} failed: {source}; tags written before it were rolled back (restored: {restored:?}; could not be removed, as the registry does not delete tags: {left:?})"
+    )]
+    TagFailed {
+        failed: String,
+        source: Box<RegistryError>,
+        restored: Vec<String>,
+        left: Vec<String>,
     },
     #[error("too many pushes in flight; retry shortly")]
     Busy,
@@ -45,9 +61,13 @@ impl PushError {
             PushError::Archive(e) => e.code(),
             PushError::Image(e) => e.code(),
             PushError::Registry(e) => e.code(),
+            PushError::TagFailed { source, .. } => source.code(),
             PushError::ReferenceInvalid { .. } => "REFERENCE_INVALID",
             PushError::ReferenceMissing { .. } => "REFERENCE_MISSING",
-            PushError::ReferenceAmbiguous { .. } => "REFERENCE_AMBIGUOUS",
+            PushError::ReferenceAmbiguous { .. } | PushError::TagConflict { .. } => {
+                "REFERENCE_AMBIGUOUS"
+            }
+            PushError::TooManyTags { .. } => "TOO_MANY_TAGS",
             PushError::ParameterInvalid { .. } => "PARAMETER_INVALID",
             PushError::Busy => "BUSY",
             PushError::Internal { .. } => "INTERNAL",
@@ -60,6 +80,7 @@ impl PushError {
             PushError::Archive(e) => e.status(),
             PushError::Image(e) => e.status(),
             PushError::Registry(e) => e.status(),
+            PushError::TagFailed { source, .. } => source.status(),
             PushError::Busy => 503,
             PushError::Internal { .. } => 500,
             _ => 400,

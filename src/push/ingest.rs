@@ -16,6 +16,7 @@ use super::blob::{self, BlobJob, Finished};
 use super::cache::{LayerCache, Locations};
 use super::entry::{self, Fed};
 use super::error::PushError;
+use super::events::{Event, Events};
 use super::placement::{self, Dest, Placed, Reused};
 use crate::archive::walk::{Item, Walker};
 use crate::archive::{ArchiveError, names};
@@ -39,6 +40,12 @@ pub(super) struct Pass<'a> {
     pub cancel: CancellationToken,
     pub cache: Arc<LayerCache>,
     pub locations: Arc<Locations>,
+    /// Where to tell about each blob done.
+    pub events: Events,
+    /// Bytes sent to the registry by this push, as they go.
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Write nothing: hash everything, say what a push would do.
+    pub dry_run: bool,
 }
 
 /// What the pass found and did.
@@ -62,7 +69,7 @@ pub(super) async fn ingest<R: AsyncRead + Unpin + Send + 'static>(
     let mut jobs = JoinSet::new();
     let mut out = Ingested::default();
     let result = match walk(walker, pass, &mut jobs, &mut out).await {
-        Ok(()) => collect(&mut jobs, &mut out).await,
+        Ok(()) => collect(&mut jobs, &mut out, &pass.events).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -77,9 +84,9 @@ pub(super) async fn ingest<R: AsyncRead + Unpin + Send + 'static>(
     Ok(out)
 }
 
-async fn collect(jobs: &mut Jobs, out: &mut Ingested) -> Result<(), PushError> {
+async fn collect(jobs: &mut Jobs, out: &mut Ingested, events: &Events) -> Result<(), PushError> {
     while let Some(res) = jobs.join_next().await {
-        record(res, out)?;
+        record(res, out, events)?;
     }
     Ok(())
 }
@@ -87,10 +94,17 @@ async fn collect(jobs: &mut Jobs, out: &mut Ingested) -> Result<(), PushError> {
 fn record(
     res: Result<Result<Finished, PushError>, tokio::task::JoinError>,
     out: &mut Ingested,
+    events: &Events,
 ) -> Result<(), PushError> {
     let done = res.map_err(|e| PushError::Internal {
         detail: format!("blob job failed: {e}"),
     })??;
+    events.emit(Event::Blob {
+        entry: done.blob.path.clone(),
+        digest: done.blob.pushed.clone(),
+        size: done.blob.pushed_size,
+        outcome: done.placed.outcome,
+    });
     out.bytes_sent += done.bytes_sent;
     crate::telemetry::blob_placed(&done.placed.outcome);
     out.placed.insert(done.blob.pushed.clone(), done.placed);
@@ -109,7 +123,7 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
     let mut metadata = MetadataBudget::default();
     while let Some(item) = walker.next().await? {
         while let Some(res) = jobs.try_join_next() {
-            record(res, out)?;
+            record(res, out, &pass.events)?;
         }
         let (path, size, mut entry) = match item {
             Item::Symlink { path, target } | Item::Hardlink { path, target } => {
@@ -134,7 +148,10 @@ async fn walk<R: AsyncRead + Unpin + Send + 'static>(
                 .insert(path, File::Memory { bytes, digest });
             continue;
         }
-        let job = plan(pass, path, size, encoding).await?;
+        let mut job = plan(pass, path, size, encoding).await?;
+        if pass.dry_run {
+            job.dest = job.dest.dry();
+        }
         let permit = inflight
             .clone()
             .acquire_owned()
@@ -194,60 +211,54 @@ async fn plan(
     size: u64,
     encoding: Option<LayerEncoding>,
 ) -> Result<BlobJob, PushError> {
-    let repo = pass.upload_repo;
+    let (registry, locations, repo) = (pass.registry, &pass.locations, pass.upload_repo);
     let named = names::blob_digest(&path);
-    let mut transform = match encoding {
+    let transform = match encoding {
         Some(LayerEncoding::Tar) => pass.transform,
         _ => LayerTransform::Keep,
     };
-    let (mut present, mut session) = (None, None);
-    if let (Some(d), LayerTransform::Keep) = (&named, transform) {
-        (present, session) = placement::find(pass.registry, &pass.locations, repo, d)
-            .await?
-            .split(repo);
-    }
-    let mut reused = None;
-    let diff_id = names::diff_id(&path, encoding);
-    if let (Some(diff_id), false) = (&diff_id, transform == LayerTransform::Keep)
-        && let Some((blob, blob_size)) = pass.cache.get(diff_id, transform)
-    {
-        let found = placement::find(pass.registry, &pass.locations, repo, &blob).await?;
-        let (found, s) = found.split(repo);
-        // A declined mount's session takes the upload: compressing again gives that blob.
-        session = s.or(session);
-        if let Some(p) = found {
-            reused = Some(Reused {
-                blob,
-                size: blob_size,
-                transform,
-            });
-            transform = LayerTransform::Keep;
-            present = Some(p);
-        }
-    }
     let find_diff_id = matches!(encoding, Some(LayerEncoding::Gzip | LayerEncoding::Zstd))
         && (named.is_none() || pass.config.verify_layer_diff_ids);
-    let dest = match present {
-        Some(placed) => Dest::Present {
-            placed,
-            reused: reused.clone(),
-        },
-        None => Dest::Upload {
-            repo: repo.to_string(),
-            session,
-        },
-    };
-    Ok(BlobJob {
-        // A reused layer's tar must still hash to the diffID its name promised.
-        named: named.or(reused.and(diff_id)),
+    let mut job = BlobJob {
+        diff_id: names::diff_id(&path, encoding),
+        named: named.clone(),
         path,
         size,
         encoding,
         transform,
         find_diff_id,
-        dest,
+        dest: Dest::Upload {
+            repo: repo.to_string(),
+        },
         max_ratio: pass.config.limits.max_ratio,
-    })
+        sent: pass.sent.clone(),
+    };
+    if let (Some(d), LayerTransform::Keep) = (&named, transform) {
+        if let Some(dest) = placement::destination(registry, locations, repo, d, None).await? {
+            job.dest = dest;
+        }
+        return Ok(job);
+    }
+    let cached = match (&job.diff_id, transform) {
+        (Some(diff_id), t) if t != LayerTransform::Keep => pass.cache.get(diff_id, t),
+        _ => None,
+    };
+    if let Some((blob, size)) = cached {
+        let reused = Reused {
+            blob: blob.clone(),
+            size,
+            transform,
+        };
+        if let Some(dest) =
+            placement::destination(registry, locations, repo, &blob, Some(reused)).await?
+        {
+            // Only verified now: its tar must hash to the diffID its name promised.
+            job.dest = dest;
+            job.transform = LayerTransform::Keep;
+            job.named = job.diff_id.clone();
+        }
+    }
+    Ok(job)
 }
 
 /// Starts a blob job and feeds it the entry; the job finishes in the background.
@@ -260,7 +271,13 @@ async fn stream<R: AsyncRead + Unpin>(
     head: Bytes,
 ) -> Result<(), PushError> {
     let path = job.path.clone();
-    let (tx, handle) = blob::start(pass.registry.clone(), job, pass.cancel.clone(), permit);
+    let (tx, handle) = blob::start(
+        pass.registry.clone(),
+        pass.locations.clone(),
+        job,
+        pass.cancel.clone(),
+        permit,
+    );
     let fed = entry::feed(entry, head, &tx, &path).await;
     if let Err(Fed::Read(_)) = &fed {
         // Cancel before the job sees its input end, so it cancels its session instead of
@@ -271,11 +288,14 @@ async fn stream<R: AsyncRead + Unpin>(
     match fed {
         Ok(()) => {
             let (cache, locations) = (pass.cache.clone(), pass.locations.clone());
+            let dry_run = pass.dry_run;
             jobs.spawn(async move {
                 let done = handle.await.map_err(|e| PushError::Internal {
                     detail: e.to_string(),
                 })??;
-                remember(&cache, &locations, &done);
+                if !dry_run {
+                    remember(&cache, &locations, &done);
+                }
                 Ok(done)
             });
             Ok(())

@@ -6,10 +6,12 @@ mod blob;
 mod cache;
 mod entry;
 mod error;
+pub mod events;
 mod ingest;
 mod placement;
 mod publish;
 mod request;
+mod tags;
 mod targets;
 
 use std::sync::Arc;
@@ -62,14 +64,19 @@ impl Pusher {
     {
         let (tx, rx) = input::channel();
         let counters = Arc::new(Counters::default());
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let events = request.events.clone();
+        let seen = counters.clone();
+        let ticker = events.ticker(move || seen.received(), sent.clone());
         let this = self.clone();
         let seen = counters.clone();
         let task = tokio::spawn(crate::telemetry::scoped(async move {
-            this.run(request, rx, seen).await
+            this.run(request, rx, seen, sent).await
         }));
         let limits = BodyLimits {
             max_bytes: self.config.limits.request_bytes,
             idle: self.config.client_idle_timeout,
+            min_rate: self.config.limits.min_body_rate,
         };
         input::forward(&mut body, &tx, &counters, limits).await;
         drop(tx);
@@ -78,10 +85,21 @@ impl Pusher {
                 detail: e.to_string(),
             })
         });
-        if result.is_err() {
-            // Read on a little, so a client still sending sees the answer instead of a reset.
-            let drain = async { while body.next().await.is_some() {} };
-            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        match &result {
+            Ok(report) => events.emit(events::Event::Done {
+                report: report.clone(),
+            }),
+            Err(e) => {
+                events.emit(events::Event::Error {
+                    error: e.body()["error"].clone(),
+                });
+                // Read on a little, so a client still sending sees the answer, not a reset.
+                let drain = async { while body.next().await.is_some() {} };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+            }
         }
         result
     }
@@ -92,8 +110,15 @@ impl Pusher {
         request: Request,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
+        sent: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Report, PushError> {
         let started = Instant::now();
+        if request.extra_tags.len() > self.config.limits.tags {
+            return Err(PushError::TooManyTags {
+                count: request.extra_tags.len(),
+                limit: self.config.limits.tags,
+            });
+        }
         if let Some(t) = request
             .extra_tags
             .iter()
@@ -104,25 +129,46 @@ impl Pusher {
                 name: t.chars().take(300).collect(),
             });
         }
+        // With a platform filter, which blobs belong is known only at the end: stage them all,
+        // and mount into the target only those of the platforms chosen.
         let upload_repo = match &request.target {
-            Target::Named { repository, .. } => repository.clone(),
-            Target::FromArchive => self.config.staging_repository.clone(),
+            Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
+            _ => self.config.staging_repository.clone(),
         };
         let ingested = self
-            .read(&request, &upload_repo, feed, counters.clone())
+            .read(&request, &upload_repo, feed, counters.clone(), sent)
             .await?;
-        let images =
-            crate::image::resolve(&ingested.archive, self.config.limits.metadata_file_bytes)?;
-        let targets = targets::targets(&images, &request.target, &request.extra_tags)?;
+        let limits = &self.config.limits;
+        let images = crate::image::resolve(
+            &ingested.archive,
+            limits.metadata_file_bytes,
+            limits.references,
+        )?;
+        let images = crate::image::select_platforms(images, &request.platforms)?;
+        let targets = targets::targets(
+            &images,
+            &request.target,
+            &request.extra_tags,
+            self.config.limits.tags,
+        )?;
         let publisher = publish::Publisher {
             registry: &self.registry,
             upload_repo: &upload_repo,
             placed: &ingested.placed,
             locations: &self.locations,
+            dry_run: request.dry_run,
         };
-        publisher.check_absent_blobs(&images).await?;
+        publisher.check_absent_blobs(&images, &targets).await?;
         let (images, sent) = publisher.publish(&images, &targets).await?;
+        for i in &images {
+            request.events.emit(events::Event::Image {
+                repository: i.repository.clone(),
+                tags: i.tags.clone(),
+                digest: i.digest.clone(),
+            });
+        }
         let report = Report {
+            dry_run: request.dry_run,
             images,
             bytes_received: counters.received(),
             bytes_sent: ingested.bytes_sent + sent,
@@ -144,6 +190,7 @@ impl Pusher {
         upload_repo: &str,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
+        sent: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<ingest::Ingested, PushError> {
         let limits = self.config.limits.clone();
         let (reader, decoder) = decode::spawn(feed, limits.clone(), counters);
@@ -162,6 +209,9 @@ impl Pusher {
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
             locations: self.locations.clone(),
+            events: request.events.clone(),
+            sent,
+            dry_run: request.dry_run,
         };
         let ingested = match ingest::ingest(&mut walker, &pass).await {
             Ok(i) => i,

@@ -1,6 +1,8 @@
-//! Where a blob goes, decided in one place: the registry may already have it in the target
-//! (HEAD), may hold it in another repository this process saw it in (mount), or it must be
-//! uploaded.
+//! Where a blob goes, decided in one place. The registry may already have it in the target
+//! (HEAD); it may hold it in another repository this process saw it in (mount); or it must be
+//! uploaded. A streamed blob is mounted only after this push has hashed the bytes it claims:
+//! mounting first would link another repository's blob into the target on the strength of a
+//! name alone (an entry `blobs/sha256/<D>` holding junk).
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use super::cache::Locations;
 use super::error::PushError;
 use crate::codec::LayerTransform;
 use crate::oci::Digest;
-use crate::registry::{Registry, Session, Started};
+use crate::registry::{Registry, Started};
 use crate::report::Outcome;
 
 /// Where a blob is in a repository, and how it got there.
@@ -20,15 +22,21 @@ pub(super) struct Placed {
 
 /// Where a streamed blob's bytes go.
 pub(super) enum Dest {
-    /// Upload into `repo`, on `session` when a declined mount already opened one.
-    Upload {
+    /// Upload into `repo`.
+    Upload { repo: String },
+    /// The bytes are only hashed, to verify them: the registry has the blob in `repo`
+    /// already (`Exists`), or this is a dry run and `outcome` is what a push would do.
+    Hash {
         repo: String,
-        session: Option<Session>,
-    },
-    /// The registry has it already: the bytes are only hashed, to verify them.
-    Present {
-        placed: Placed,
+        outcome: Outcome,
         /// The blob an uncompressed layer became last time (from the layer cache).
+        reused: Option<Reused>,
+    },
+    /// Another repository holds it: hash the bytes, and once they prove to be what the
+    /// entry claims, mount the blob from there instead of sending it.
+    Mount {
+        repo: String,
+        from: String,
         reused: Option<Reused>,
     },
 }
@@ -41,54 +49,94 @@ pub(super) struct Reused {
     pub transform: LayerTransform,
 }
 
-/// The registry's answer for one blob in one repository.
-pub(super) enum Found {
-    /// It is there (or was mounted there).
-    Present(Outcome),
-    /// A mount was declined and the registry opened an upload session instead: use it.
-    Session(Session),
-    Absent,
+/// For a streamed blob whose digest is known before its bytes (its name, or the layer
+/// cache): present, mountable after hashing, or to be uploaded.
+pub(super) async fn destination(
+    registry: &Registry,
+    locations: &Locations,
+    repo: &str,
+    digest: &Digest,
+    reused: Option<Reused>,
+) -> Result<Option<Dest>, PushError> {
+    let repo = repo.to_string();
+    if registry.blob_exists(&repo, digest).await? {
+        return Ok(Some(Dest::Hash {
+            repo,
+            outcome: Outcome::Exists,
+            reused,
+        }));
+    }
+    Ok(source(locations, &repo, digest).map(|from| Dest::Mount { repo, from, reused }))
 }
 
-/// Looks for `digest` in `repo`: HEAD, then a mount from where this process last saw it.
-pub(super) async fn find(
+impl Dest {
+    /// The same destination in a dry run: only hashed, with the outcome a push would have.
+    pub(super) fn dry(self) -> Dest {
+        match self {
+            Dest::Upload { repo } => Dest::Hash {
+                repo,
+                outcome: Outcome::Uploaded,
+                reused: None,
+            },
+            Dest::Mount { repo, reused, .. } => Dest::Hash {
+                repo,
+                outcome: Outcome::Mounted,
+                reused,
+            },
+            hash @ Dest::Hash { .. } => hash,
+        }
+    }
+}
+
+/// Where this process last saw a blob, other than `repo`.
+fn source(locations: &Locations, repo: &str, digest: &Digest) -> Option<String> {
+    locations.get(digest).filter(|f| f != repo)
+}
+
+/// Mounts a verified blob; a declined mount is an error (its bytes are gone), and the stale
+/// location is forgotten so that pushing again sends them.
+pub(super) async fn mount_verified(
+    registry: &Registry,
+    locations: &Locations,
+    repo: &str,
+    digest: &Digest,
+    from: &str,
+) -> Result<(), PushError> {
+    if registry.mount(repo, digest, from).await.unwrap_or(false) {
+        return Ok(());
+    }
+    locations.forget(digest);
+    Err(crate::registry::RegistryError::Protocol {
+        op: format!("mount {digest} from {from} into {repo}"),
+        detail: "the registry declined the mount after the blob's bytes went by; push again and they will be sent".into(),
+    }
+    .into())
+}
+
+/// For a blob held in memory (a config): present, mounted, or to be uploaded. Its bytes are
+/// at hand and hashed, so a mount is safe before the upload.
+pub(super) async fn find_or_mount(
     registry: &Arc<Registry>,
     locations: &Locations,
     repo: &str,
     digest: &Digest,
-) -> Result<Found, PushError> {
+) -> Result<Option<Outcome>, PushError> {
     if registry.blob_exists(repo, digest).await? {
-        return Ok(Found::Present(Outcome::Exists));
+        return Ok(Some(Outcome::Exists));
     }
-    let Some(from) = locations.get(digest).filter(|f| f != repo) else {
-        return Ok(Found::Absent);
+    let Some(from) = source(locations, repo, digest) else {
+        return Ok(None);
     };
     // Any mount failure falls back to an upload (Harbor answers 401 for unknown projects).
-    Ok(
-        match registry.start_upload(repo, Some((digest, &from))).await {
-            Ok(Started::Mounted) => Found::Present(Outcome::Mounted),
-            Ok(Started::Session(s)) => Found::Session(Session::adopt(registry.clone(), s)),
-            Err(e) => {
-                tracing::debug!(%digest, %from, error = %e, "mount failed; uploading instead");
-                Found::Absent
-            }
-        },
-    )
-}
-
-impl Found {
-    /// Where the blob is in `repo`, or the session a declined mount left to upload on.
-    pub(super) fn split(self, repo: &str) -> (Option<Placed>, Option<Session>) {
-        match self {
-            Found::Present(outcome) => (
-                Some(Placed {
-                    repo: repo.to_string(),
-                    outcome,
-                }),
-                None,
-            ),
-            Found::Session(s) => (None, Some(s)),
-            Found::Absent => (None, None),
+    match registry.start_upload(repo, Some((digest, &from))).await {
+        Ok(Started::Mounted) => Ok(Some(Outcome::Mounted)),
+        Ok(Started::Session(s)) => {
+            registry.cancel(&s).await;
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::debug!(%digest, %from, error = %e, "mount failed; uploading instead");
+            Ok(None)
         }
     }
 }

@@ -2,12 +2,12 @@
 //! they were streamed, or uploaded from memory), manifests by digest children first, and tags
 //! last, once every image of the archive is complete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::cache::Locations;
 use super::error::PushError;
-use super::placement::{self, Found, Placed};
+use super::placement::{self, Placed};
 use super::targets::Targets;
 use crate::image::{BlobRef, BlobSource, File, Image, ImageError, Node};
 use crate::oci::Digest;
@@ -22,24 +22,32 @@ pub(super) struct Publisher<'a> {
     /// Where each streamed blob is (by pushed digest).
     pub placed: &'a HashMap<Digest, Placed>,
     pub locations: &'a Locations,
+    /// Write nothing; say what publishing would do.
+    pub dry_run: bool,
 }
 
 impl Publisher<'_> {
-    /// Every blob the archive left out must already be in the upload repository.
-    pub(super) async fn check_absent_blobs(&self, images: &[Image]) -> Result<(), PushError> {
-        for image in images {
+    /// Every blob the archive leaves out must already be in each repository the image goes
+    /// to. Never the staging repository: it holds every client's blobs, and finding one there
+    /// would let an archive that merely names a digest link it anywhere.
+    pub(super) async fn check_absent_blobs(
+        &self,
+        images: &[Image],
+        targets: &[Targets],
+    ) -> Result<(), PushError> {
+        for (image, t) in images.iter().zip(targets) {
             for b in blobs(&image.root) {
-                if let BlobSource::Registry { by } = &b.source
-                    && !self
-                        .registry
-                        .blob_exists(self.upload_repo, &b.digest)
-                        .await?
-                {
-                    return Err(ImageError::BlobMissing {
-                        digest: b.digest.to_string(),
-                        by: by.clone(),
+                let BlobSource::Registry { by } = &b.source else {
+                    continue;
+                };
+                for repo in t.keys() {
+                    if !self.registry.blob_exists(repo, &b.digest).await? {
+                        return Err(ImageError::BlobMissing {
+                            digest: b.digest.to_string(),
+                            by: by.clone(),
+                        }
+                        .into());
                     }
-                    .into());
                 }
             }
         }
@@ -63,6 +71,7 @@ impl Publisher<'_> {
                     let key = (repo.clone(), b.digest.clone());
                     let outcome = match outcomes.get(&key) {
                         Some(o) => *o,
+                        None if self.dry_run => self.would_place(b, repo).await?,
                         None => self.ensure_blob(b, repo, &mut sent).await?,
                     };
                     outcomes.insert(key, outcome);
@@ -78,23 +87,19 @@ impl Publisher<'_> {
                         });
                     }
                 }
-                for b in &blob_reports {
-                    self.locations.put(b.digest.clone(), repo);
+                if !self.dry_run {
+                    for b in &blob_reports {
+                        self.locations.put(b.digest.clone(), repo);
+                    }
                 }
-                self.put_manifests(&image.root, repo, &mut sent).await?;
+                if !self.dry_run {
+                    self.put_manifests(&image.root, repo, &mut sent).await?;
+                }
                 reports.push(report(image, repo, tags, blob_reports));
             }
         }
-        for (image, t) in images.iter().zip(targets) {
-            for (repo, tags) in t {
-                for tag in tags {
-                    let root = &image.root;
-                    self.registry
-                        .put_manifest(repo, tag, &root.media_type, &root.bytes)
-                        .await?;
-                    sent += root.bytes.len() as u64;
-                }
-            }
+        if !self.dry_run {
+            sent += super::tags::tag_all(self.registry, images, targets).await?;
         }
         Ok((reports, sent))
     }
@@ -115,10 +120,10 @@ impl Publisher<'_> {
         match &b.source {
             BlobSource::Foreign => Ok(Outcome::Foreign),
             BlobSource::Archive(File::Memory { bytes, .. }) => {
-                match placement::find(self.registry, self.locations, repo, &b.digest).await? {
-                    Found::Present(outcome) => return Ok(outcome),
-                    Found::Session(s) => s.cancel().await,
-                    Found::Absent => {}
+                let found =
+                    placement::find_or_mount(self.registry, self.locations, repo, &b.digest);
+                if let Some(outcome) = found.await? {
+                    return Ok(outcome);
                 }
                 if self
                     .registry
@@ -133,14 +138,44 @@ impl Publisher<'_> {
             BlobSource::Archive(File::Streamed(blob)) if streamed_here(blob).is_some() => {
                 Ok(streamed_here(blob).expect("checked").outcome)
             }
-            BlobSource::Registry { .. } if self.upload_repo == repo => Ok(Outcome::Exists),
-            BlobSource::Archive(File::Streamed(_)) | BlobSource::Registry { .. } => {
-                self.mount_from_upload_repo(b, repo).await
-            }
+            // Checked to be in `repo` before publishing began.
+            BlobSource::Registry { .. } => Ok(Outcome::Exists),
+            BlobSource::Archive(File::Streamed(_)) => self.mount_from_upload_repo(b, repo).await,
             BlobSource::Archive(File::Skipped) => Err(PushError::Internal {
                 detail: format!("skipped file used as blob {}", b.digest),
             }),
         }
+    }
+
+    /// What `ensure_blob` would do, asking the registry only with HEAD.
+    async fn would_place(&self, b: &BlobRef, repo: &str) -> Result<Outcome, PushError> {
+        let here = |blob: &crate::image::StreamedBlob| {
+            self.placed
+                .get(&blob.pushed)
+                .filter(|p| p.repo == repo)
+                .map(|p| p.outcome)
+        };
+        Ok(match &b.source {
+            BlobSource::Foreign => Outcome::Foreign,
+            BlobSource::Registry { .. } => Outcome::Exists,
+            BlobSource::Archive(File::Streamed(s)) if here(s).is_some() => {
+                here(s).expect("checked")
+            }
+            _ if self.registry.blob_exists(repo, &b.digest).await? => Outcome::Exists,
+            BlobSource::Archive(File::Memory { .. })
+                if self
+                    .locations
+                    .get(&b.digest)
+                    .is_some_and(|from| from != repo) =>
+            {
+                Outcome::Mounted
+            }
+            BlobSource::Archive(File::Streamed(s)) => self
+                .placed
+                .get(&s.pushed)
+                .map_or(Outcome::Uploaded, |p| p.outcome),
+            _ => Outcome::Uploaded,
+        })
     }
 
     /// A blob in the upload (staging) repository, mounted into `repo`.
@@ -169,28 +204,43 @@ impl Publisher<'_> {
         .into())
     }
 
+    /// Every manifest of the tree by digest, children first, each once.
     async fn put_manifests(
         &self,
-        node: &Node,
+        root: &Node,
         repo: &str,
         sent: &mut u64,
     ) -> Result<(), PushError> {
-        for child in &node.children {
-            Box::pin(self.put_manifests(child, repo, sent)).await?;
+        for node in nodes(root) {
+            self.registry
+                .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
+                .await?;
+            *sent += node.bytes.len() as u64;
         }
-        self.registry
-            .put_manifest(repo, node.digest.as_str(), &node.media_type, &node.bytes)
-            .await?;
-        *sent += node.bytes.len() as u64;
         Ok(())
     }
 }
 
-/// Every blob a tree references, children's first.
-fn blobs(node: &Node) -> Vec<&BlobRef> {
-    let mut out: Vec<&BlobRef> = node.children.iter().flat_map(blobs).collect();
-    out.extend(&node.blobs);
+/// Every distinct node of a tree, children before their parents, each once (an index may
+/// list one manifest many times).
+fn nodes(root: &Node) -> Vec<&Node> {
+    fn visit<'a>(n: &'a Node, out: &mut Vec<&'a Node>, seen: &mut HashSet<&'a Digest>) {
+        if !seen.insert(&n.digest) {
+            return;
+        }
+        for c in &n.children {
+            visit(&c.node, out, seen);
+        }
+        out.push(n);
+    }
+    let mut out = Vec::new();
+    visit(root, &mut out, &mut HashSet::new());
     out
+}
+
+/// Every blob a tree references, children's first.
+fn blobs(root: &Node) -> Vec<&BlobRef> {
+    nodes(root).into_iter().flat_map(|n| &n.blobs).collect()
 }
 
 fn report(image: &Image, repo: &str, tags: &[String], blobs: Vec<BlobReport>) -> ImageReport {
@@ -205,8 +255,8 @@ fn report(image: &Image, repo: &str, tags: &[String], blobs: Vec<BlobReport>) ->
             .children
             .iter()
             .map(|c| ChildReport {
-                digest: c.digest.clone(),
-                media_type: c.media_type.clone(),
+                digest: c.node.digest.clone(),
+                media_type: c.node.media_type.clone(),
                 platform: c.platform.clone(),
             })
             .collect(),

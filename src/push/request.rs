@@ -20,4 +20,10 @@ pub struct Request {
     pub target: Target,
     pub extra_tags: Vec<String>,
     pub layer_compression: LayerCompression,
+    /// Read and verify everything, write nothing: the report says what would happen.
+    pub dry_run: bool,
+    /// Push only these platforms of a multi-platform image (`os/arch[/variant]`); empty: all.
+    pub platforms: Vec<String>,
+    /// Where to tell how the push goes.
+    pub events: super::events::Events,
 }

@@ -12,8 +12,39 @@ use crate::oci::reference;
 /// Where one image goes: repository → tags.
 pub type Targets = BTreeMap<String, Vec<String>>;
 
-/// Decides every image's repositories and tags, before anything is published.
+/// Decides every image's repositories and tags, before anything is published: at most
+/// `max_tags` tags in all, and no tag that two images would both claim (only the last would
+/// keep it, and the report would lie about the others).
 pub fn targets(
+    images: &[Image],
+    target: &Target,
+    extra_tags: &[String],
+    max_tags: usize,
+) -> Result<Vec<Targets>, PushError> {
+    let decided = decide(images, target, extra_tags)?;
+    let count: usize = decided.iter().flat_map(|t| t.values()).map(Vec::len).sum();
+    if count > max_tags {
+        return Err(PushError::TooManyTags {
+            count,
+            limit: max_tags,
+        });
+    }
+    let mut claimed = std::collections::HashSet::new();
+    for (repository, tag) in decided.iter().flat_map(|t| {
+        t.iter()
+            .flat_map(|(r, tags)| tags.iter().map(move |tag| (r, tag)))
+    }) {
+        if !claimed.insert((repository, tag)) {
+            return Err(PushError::TagConflict {
+                repository: repository.clone(),
+                tag: tag.clone(),
+            });
+        }
+    }
+    Ok(decided)
+}
+
+fn decide(
     images: &[Image],
     target: &Target,
     extra_tags: &[String],
@@ -104,15 +135,14 @@ mod tests {
             label: "img".into(),
             names: names.iter().map(|s| s.to_string()).collect(),
             ref_names: refs.iter().map(|s| s.to_string()).collect(),
-            root: crate::image::Node {
+            root: std::sync::Arc::new(crate::image::Node {
                 digest: crate::oci::Digest::sha256_of(b""),
                 media_type: String::new(),
                 bytes: bytes::Bytes::new(),
                 rewritten: false,
-                platform: None,
                 children: vec![],
                 blobs: vec![],
-            },
+            }),
         }
     }
 
@@ -126,37 +156,57 @@ mod tests {
             &[image(&["docker.io/x/y:v1"], &[])],
             &named,
             &["extra".into()],
+            64,
         )
         .unwrap();
         assert_eq!(t[0]["team/app"], vec!["1", "extra"]);
         assert!(matches!(
-            targets(&[image(&[], &[]), image(&[], &[])], &named, &[]),
+            targets(&[image(&[], &[]), image(&[], &[])], &named, &[], 64),
             Err(PushError::ReferenceAmbiguous { count: 2 })
         ));
         let repo_only = Target::Named {
             repository: "team/app".into(),
             tag: None,
         };
-        let t = targets(&[image(&["x/y:v1", "x/z:v2"], &[])], &repo_only, &[]).unwrap();
+        let t = targets(&[image(&["x/y:v1", "x/z:v2"], &[])], &repo_only, &[], 64).unwrap();
         assert_eq!(t[0]["team/app"], vec!["v1", "v2"]);
         assert!(matches!(
-            targets(&[image(&[], &[])], &repo_only, &[]),
+            targets(&[image(&[], &[])], &repo_only, &[], 64),
             Err(PushError::ReferenceMissing { .. })
         ));
         let t = targets(
             &[image(&["docker.io/fixture/app:v1"], &["v1"])],
             &Target::FromArchive,
             &[],
+            64,
         )
         .unwrap();
         assert_eq!(t[0]["fixture/app"], vec!["v1"]);
         assert!(matches!(
-            targets(&[image(&[], &["v1"])], &Target::FromArchive, &[]),
+            targets(&[image(&[], &["v1"])], &Target::FromArchive, &[], 64),
             Err(PushError::ReferenceMissing { .. })
         ));
         assert!(matches!(
-            targets(&[image(&["Bad:x"], &[])], &Target::FromArchive, &[]),
+            targets(&[image(&["Bad:x"], &[])], &Target::FromArchive, &[], 64),
             Err(PushError::ReferenceInvalid { .. })
+        ));
+    }
+
+    #[test]
+    fn tags_are_bounded_and_never_claimed_twice() {
+        let repo_only = Target::Named {
+            repository: "team/app".into(),
+            tag: None,
+        };
+        let two = [image(&["x/y:v1"], &[]), image(&["x/z:v2"], &[])];
+        assert!(matches!(
+            targets(&two, &repo_only, &["x".into()], 64),
+            Err(PushError::TagConflict { ref tag, .. }) if tag == "x"
+        ));
+        assert!(targets(&two, &repo_only, &[], 64).is_ok());
+        assert!(matches!(
+            targets(&two, &repo_only, &[], 1),
+            Err(PushError::TooManyTags { count: 2, limit: 1 })
         ));
     }
 }

@@ -11,6 +11,12 @@ use base64::Engine;
 use super::RegistryError;
 use super::credentials::Credentials;
 
+/// How long a token endpoint may take to answer, and read.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A token answer is a small JSON document; anything longer is cut (and then fails to parse).
+const TOKEN_BODY_MAX: usize = 64 << 10;
+
 /// What the registry asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
@@ -176,14 +182,23 @@ impl Auth {
         if let Some(b) = self.basic() {
             req = req.header(reqwest::header::AUTHORIZATION, b);
         }
-        let resp = super::observe::sent(&op, req.send()).await.map_err(|e| {
-            RegistryError::Unreachable {
+        let resp = super::observe::timed(&op, TOKEN_TIMEOUT, req.send())
+            .await
+            .map_err(|_| RegistryError::Timeout {
+                op: op.clone(),
+                secs: TOKEN_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| RegistryError::Unreachable {
                 op: op.clone(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         let status = resp.status();
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = tokio::time::timeout(
+            TOKEN_TIMEOUT,
+            super::error::read_capped(resp, TOKEN_BODY_MAX),
+        )
+        .await
+        .unwrap_or_default();
         if status == 401 || status == 403 {
             let (_, detail) = super::error::describe_body(&body);
             return Err(RegistryError::Unauthorized { op, detail });

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
@@ -15,7 +14,8 @@ use super::error::{backoff, retry_after, status_error, transport_error};
 use crate::oci::Digest;
 
 pub(super) const OCTET: &str = "application/octet-stream";
-const MANIFEST_MAX: usize = 4 << 20;
+/// Registries cap manifests at 4 MiB (distribution answers a confusing 400 past it).
+pub(super) const MANIFEST_MAX: usize = 4 << 20;
 
 /// The registry hoist pushes to. Cheap to share (`Arc`); one connection pool per process.
 pub struct Registry {
@@ -166,7 +166,13 @@ impl Registry {
                     secs: self.idle.as_secs(),
                 },
                 Ok(Err(e)) => transport_error(op, &e, self.idle),
-                Ok(Ok(resp)) if resp.status() == StatusCode::UNAUTHORIZED && !auth_retried => {
+                // Only the registry itself may set the challenge: a 401 from an upload host
+                // must not send hoist's credentials to a realm of that host's choosing.
+                Ok(Ok(resp))
+                    if resp.status() == StatusCode::UNAUTHORIZED
+                        && !auth_retried
+                        && self.same_origin(url) =>
+                {
                     auth_retried = true;
                     let challenge = resp
                         .headers()
@@ -210,59 +216,6 @@ impl Registry {
         let resp = self
             .send(&op, &url, &Self::scopes(repo, None), || {
                 self.http.head(url.clone())
-            })
-            .await?;
-        Ok(resp.status().is_success())
-    }
-
-    /// PUTs a manifest under a tag or digest; returns the digest the registry computed.
-    pub async fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &Bytes,
-    ) -> Result<(), RegistryError> {
-        let op = format!("PUT manifest {repo}:{reference}");
-        // Registries cap manifests at 4 MiB (distribution answers a confusing 400 past it).
-        if bytes.len() > MANIFEST_MAX {
-            return Err(RegistryError::Protocol {
-                op,
-                detail: format!(
-                    "manifest is {} bytes, over the 4 MiB registries accept",
-                    bytes.len()
-                ),
-            });
-        }
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let resp = self
-            .send(&op, &url, &Self::scopes(repo, None), || {
-                self.http
-                    .put(url.clone())
-                    .header(CONTENT_TYPE, media_type)
-                    .body(bytes.clone())
-            })
-            .await?;
-        if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
-            return Err(status_error(&op, resp).await);
-        }
-        Ok(())
-    }
-
-    /// Whether a manifest exists (by digest or tag).
-    pub async fn manifest_exists(
-        &self,
-        repo: &str,
-        reference: &str,
-    ) -> Result<bool, RegistryError> {
-        let op = format!("HEAD manifest {repo}:{reference}");
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let resp = self
-            .send(&op, &url, &Self::scopes(repo, None), || {
-                self.http.head(url.clone()).header(
-                    reqwest::header::ACCEPT,
-                    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json",
-                )
             })
             .await?;
         Ok(resp.status().is_success())

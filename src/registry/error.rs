@@ -73,19 +73,21 @@ pub(super) fn backoff(attempt: u32) -> Duration {
 }
 
 pub(super) fn retry_after(resp: &Response) -> Option<Duration> {
-    let secs: u64 = resp
-        .headers()
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(60)))
+    let value = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        // The other form is an HTTP date.
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(Duration::from_secs(60)))
 }
 
 pub(super) fn transport_error(op: &str, e: &reqwest::Error, idle: Duration) -> RegistryError {
-    if e.is_timeout() {
+    // A connect that timed out is an unreachable registry (503), not a stalled one (504).
+    if e.is_timeout() && !e.is_connect() {
         return RegistryError::Timeout {
             op: op.into(),
             secs: idle.as_secs(),
@@ -138,7 +140,7 @@ pub(super) async fn status_error(op: &str, resp: Response) -> RegistryError {
     }
 }
 
-async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
+pub(super) async fn read_capped(mut resp: Response, cap: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]);

@@ -65,11 +65,10 @@ impl Session {
         let ended = progress.clone();
         let body = body
             .inspect(move |r| {
-                if let Ok(b) = r {
-                    counted.fetch_add(b.len() as u64, Ordering::Relaxed);
-                    meter.add(b.len());
-                }
-                pulls.pulled();
+                let n = r.as_ref().map_or(0, |b| b.len() as u64);
+                counted.fetch_add(n, Ordering::Relaxed);
+                meter.add(n as usize);
+                pulls.took(n);
             })
             // After the last byte the registry owes an answer within the stall limit too.
             .chain(futures_util::stream::poll_fn(move |_| {
@@ -77,18 +76,21 @@ impl Session {
                 std::task::Poll::Ready(None)
             }));
         let registry = &self.registry;
+        let mut current = upload.clone();
         let transfer = async {
             if registry.chunk_size() == 0 {
                 let body = reqwest::Body::wrap_stream(body);
-                registry.patch_stream(&upload, body, len).await
+                current = registry.patch_stream(&upload, body, len).await?;
             } else {
-                registry.patch_chunks(&upload, body).await
+                registry.patch_chunks(&mut current, body).await?;
             }
+            Ok(())
         };
         let op = format!("PATCH blob upload in {}", upload.repository);
-        let next = stall::watch(transfer, &progress, registry.idle(), &op).await?;
-        self.upload = Some(next);
-        Ok(sent.load(Ordering::Relaxed))
+        let result = stall::watch(transfer, &progress, registry.idle(), &op).await;
+        // Whatever happened, the Location to go on from (or to cancel) is the latest one.
+        self.upload = Some(current);
+        result.map(|()| sent.load(Ordering::Relaxed))
     }
 
     /// Closes the session with the digest of what was sent; cancelled if that fails.

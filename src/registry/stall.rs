@@ -2,6 +2,7 @@
 //! stalled when hoist has output waiting and nobody pulled any for `idle`, or when every byte
 //! was handed over and no answer came for 3 × `idle`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,8 @@ pub struct Progress {
     last_pull_ms: AtomicU64,
     waiting: AtomicBool,
     finished: AtomicBool,
+    /// Bytes pulled, added to a count shared by a whole push (for progress reports).
+    total: Option<Arc<AtomicU64>>,
 }
 
 impl Default for Progress {
@@ -23,11 +26,28 @@ impl Default for Progress {
             last_pull_ms: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            total: None,
         }
     }
 }
 
 impl Progress {
+    /// Also counts the bytes pulled into `total`.
+    pub fn counting(total: Arc<AtomicU64>) -> Progress {
+        Progress {
+            total: Some(total),
+            ..Progress::default()
+        }
+    }
+
+    /// The registry took `bytes`.
+    pub fn took(&self, bytes: u64) {
+        if let Some(total) = &self.total {
+            total.fetch_add(bytes, Ordering::Relaxed);
+        }
+        self.pulled();
+    }
+
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }

@@ -240,15 +240,15 @@ impl Registry {
 
     /// Chunked mode: gathers `chunk_size` bytes (at least the registry's minimum, capped at
     /// 256 MiB whatever it asks) per PATCH, tracking the offset itself, never trusting
-    /// `Range` alone.
+    /// `Range` alone. `session` follows every accepted chunk, so whatever happens next
+    /// (a failed chunk, a stall) the session can be cancelled at its current Location.
     pub async fn patch_chunks(
         &self,
-        session: &Upload,
+        session: &mut Upload,
         body: impl futures_util::Stream<Item = std::io::Result<Bytes>>,
-    ) -> Result<Upload, RegistryError> {
+    ) -> Result<(), RegistryError> {
         use futures_util::StreamExt;
         let size = self.chunk_size().max(session.min_chunk).min(256 << 20) as usize;
-        let mut session = session.clone();
         let mut offset = 0u64;
         let mut buf = bytes::BytesMut::with_capacity(size);
         tokio::pin!(body);
@@ -269,11 +269,11 @@ impl Registry {
             while buf.len() >= size || (end && !buf.is_empty()) {
                 let chunk = buf.split_to(buf.len().min(size)).freeze();
                 let n = chunk.len() as u64;
-                session = self.patch_chunk(&session, chunk, offset).await?;
+                *session = self.patch_chunk(session, chunk, offset).await?;
                 offset += n;
             }
             if end {
-                return Ok(session);
+                return Ok(());
             }
         }
     }

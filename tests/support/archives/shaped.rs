@@ -7,58 +7,17 @@
 //! Everything is deterministic (fixed mtimes, seeded noise), small, and each builder returns the
 //! archive bytes with the facts a test checks against: config digests, diffIDs, blob digests,
 //! manifest/index digests where the archive has one, and the names the images carry.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
+use super::{
+    OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST, gzip, hex_of, noise, zstd,
+};
+use crate::support::sha256;
 
 /// Fixed mtime for every entry, so the same builder always yields the same bytes.
 const MTIME: u64 = 1_700_000_000;
-
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-/// `sha256:<hex>` of bytes.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The hex part of a `sha256:` digest.
-pub fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").expect("sha256 digest")
-}
-
-/// gzip with a fixed level and a zero header mtime (deterministic).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-/// zstd, level 3.
-pub fn zstd(bytes: &[u8]) -> Vec<u8> {
-    zstd::encode_all(bytes, 3).unwrap()
-}
-
-/// Seeded, incompressible-ish bytes (xorshift64*).
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        out.extend_from_slice(&s.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// A filesystem layer: its uncompressed tar and diffID.
 #[derive(Clone, Debug)]

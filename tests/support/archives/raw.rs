@@ -1,31 +1,16 @@
-//! Hostile-archive builders for `tests/hostile.rs`.
+//! Block-level archive builders, for hostile archives (`tests/hostile.rs`).
 //!
 //! Every hostile case starts from a tiny *valid* image (an OCI layout archive or a
 //! docker-archive) and breaks exactly one thing, so a rejection can only be caused by that one
 //! thing. The tar writer emits raw 512-byte blocks, so headers a well-behaved library refuses to
 //! write (PAX/ustar size disagreements, sparse, global, device entries, non-UTF-8 names) can be
 //! produced too.
-#![allow(dead_code)]
-
-use std::io::Write;
-
 use serde_json::{Value, json};
 
-use crate::common::sha256;
+use super::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME, gzip, hex_of};
+use crate::support::sha256;
 
 pub const BLOCK: usize = 512;
-
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// `sha256:<hex>` → `<hex>`.
-pub fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").expect("a sha256 digest")
-}
 
 /// The first 12 hex characters of a digest: what a message naming that digest must contain.
 pub fn short(digest: &str) -> String {
@@ -35,12 +20,6 @@ pub fn short(digest: &str) -> String {
 /// `blobs/sha256/<hex>` for a digest.
 pub fn blob_path(digest: &str) -> String {
     format!("blobs/sha256/{}", hex_of(digest))
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
 }
 
 /// A JSON descriptor for `bytes`.
@@ -428,18 +407,4 @@ impl Docker {
     pub fn archive(&self) -> Vec<u8> {
         tar_of(&self.files())
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), never starting with a compression magic.
-pub fn noise(len: usize, mut state: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out[0] = b'N'; // not 0x1f (gzip), 0x28 (zstd), 0xfd (xz), 'B' (bzip2)
-    out
 }
