@@ -85,6 +85,27 @@ fn json_logs_follow_a_good_and_a_failed_push_by_request_id() {
 }
 
 #[test]
+fn a_push_that_streams_its_progress_is_summarised_when_it_ends() {
+    let reg = Registry::start().unwrap();
+    let hoist = Hoist::start(&reg.url(), &[("HOIST_LOG_FORMAT", "json")]).unwrap();
+    let body = oci_archive(11, 100_000, "ndjson/app:1", false);
+    let headers = [
+        ("accept", "application/x-ndjson"),
+        ("x-request-id", "ndjson-1"),
+    ];
+    let a = request(&hoist.addr, "PUT", "/push/ndjson/app:1", &headers, &body).unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.text().contains("\"done\""), "{}", a.text());
+    hoist.wait_for_line(&["push finished", "ndjson-1"]);
+    let all = hoist.json_lines();
+    let s = find(&lines_of(&all, "ndjson-1"), "push finished");
+    assert_eq!(s["outcome"], "success", "{s}");
+    assert_eq!(s["repository"], "ndjson/app");
+    assert_eq!(s["bytes_received"], body.len() as u64);
+    assert!(s["digest"].as_str().unwrap().starts_with("sha256:"), "{s}");
+}
+
+#[test]
 fn a_request_id_that_could_forge_log_lines_is_replaced() {
     let reg = Registry::start().unwrap();
     let hoist = Hoist::start(&reg.url(), &[]).unwrap();

@@ -33,7 +33,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let span =
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
     let push = matches!(*req.method(), Method::PUT | Method::POST) && path.starts_with("/push");
-    let meter = Meter::new();
+    let meter = Meter::new(span.clone());
     if push {
         let counted = meter.clone();
         req = req.map(|body| {
@@ -130,15 +130,14 @@ impl Drop for Finish {
         } else {
             tracing::info!(client = %self.client, status, seconds, "request");
         }
-        if let Some(target) = &self.push {
-            let line = PushLine {
-                client: &self.client,
-                repository: target.repository.as_deref(),
-                tags: &target.tags,
+        if let Some(target) = self.push.take() {
+            self.meter.close(PushLine {
+                client: std::mem::take(&mut self.client),
+                repository: target.repository,
+                tags: target.tags,
                 status,
-                seconds,
-            };
-            self.meter.finish(&line, self.status.is_none());
+                cancelled: self.status.is_none(),
+            });
         }
     }
 }

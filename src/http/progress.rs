@@ -17,11 +17,11 @@ use crate::push::events::Events;
 pub(super) fn stream(state: AppState, mut admitted: Admitted) -> Response {
     let (events, rx) = Events::channel();
     admitted.request.events = events;
-    tokio::spawn(async move {
+    tokio::spawn(crate::telemetry::scoped(async move {
         if let Err(e) = run(&state, admitted).await {
             crate::telemetry::metrics().failed(e.code());
         }
-    });
+    }));
     let lines = tokio_stream_of(rx).map(|event| {
         let mut line = serde_json::to_vec(&event).expect("events serialise");
         line.push(b'\n');

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures_util::future::Either;
 use tracing::Instrument;
@@ -22,13 +23,14 @@ tokio::task_local! {
 }
 
 /// See the module docs.
-#[derive(Default)]
 pub struct Meter {
+    /// The request's span: the summary line is written in it, whenever that is.
+    span: tracing::Span,
+    started: Instant,
     received: AtomicU64,
     sent: AtomicU64,
     admitted: AtomicBool,
     left: AtomicBool,
-    finished: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -37,6 +39,7 @@ struct State {
     result: Option<Finish>,
     /// Blobs placed so far (what a failed push got done before it failed).
     blobs: BTreeMap<&'static str, u64>,
+    closed: Option<PushLine>,
 }
 
 enum Finish {
@@ -54,20 +57,29 @@ struct Success {
     sent: u64,
 }
 
-/// What the HTTP layer knows of the request, for the summary line.
-pub struct PushLine<'a> {
-    pub client: &'a str,
+/// What the HTTP layer knows of a push once its answer is out (or its connection gone).
+pub struct PushLine {
+    pub client: String,
     /// From the URL (`/push/{repository}:{tag}`), when it names one.
-    pub repository: Option<&'a str>,
+    pub repository: Option<String>,
     /// The URL's tag and `?tag=` parameters.
-    pub tags: &'a [String],
+    pub tags: Vec<String>,
     pub status: u16,
-    pub seconds: f64,
+    /// The connection went away (a client gone, the drain deadline) before the answer.
+    pub cancelled: bool,
 }
 
 impl Meter {
-    pub fn new() -> Arc<Meter> {
-        Arc::new(Meter::default())
+    pub fn new(span: tracing::Span) -> Arc<Meter> {
+        Arc::new(Meter {
+            span,
+            started: Instant::now(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            admitted: AtomicBool::new(false),
+            left: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        })
     }
 
     /// Runs `fut` (the request's handler) with this meter as the current one.
@@ -80,56 +92,58 @@ impl Meter {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Whether this request was a push that ran or was refused (not a 404, a page, a probe).
-    pub fn is_push(&self) -> bool {
-        self.admitted.load(Ordering::Relaxed) || self.lock().result.is_some()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Closes the meter: one summary line and the push metrics. `cancelled`: the connection
-    /// went away (client gone, or the drain deadline) before the push answered. Only the
-    /// first call counts.
-    pub fn finish(&self, line: &PushLine<'_>, cancelled: bool) {
-        if !self.is_push() || self.finished.swap(true, Ordering::Relaxed) {
+    /// The request is over for the client. The summary line and the push metrics follow
+    /// when the last part of the push lets go of the meter: at once for an ordinary push; for
+    /// a push that streams its progress, or whose client went away, when its pipeline has
+    /// finished (and cancelled its sessions).
+    pub fn close(&self, line: PushLine) {
+        self.lock().closed = Some(line);
+    }
+
+    /// One summary line and the push metrics, if this request was a push (not a 404, a page,
+    /// a probe).
+    fn summarise(&mut self) {
+        let state = std::mem::take(&mut *self.lock());
+        let pushed = self.admitted.load(Ordering::Relaxed) || state.result.is_some();
+        let Some(line) = state.closed.filter(|_| pushed) else {
             return;
-        }
-        if self.admitted.load(Ordering::Relaxed) && !self.left.swap(true, Ordering::Relaxed) {
-            series::in_flight(-1.0);
-        }
-        let state = self.lock();
+        };
+        let seconds = self.started.elapsed().as_secs_f64();
         let (outcome, code) = match &state.result {
             Some(Finish::Succeeded(_)) => ("success", None),
             Some(Finish::Failed(code)) => ("failure", Some(*code)),
-            None if cancelled => ("cancelled", Some("CANCELLED")),
+            None if line.cancelled => ("cancelled", Some("CANCELLED")),
             None => ("failure", Some("INTERNAL")),
         };
-        let (repository, tags, digest, blobs, received, sent) = match &state.result {
+        let (repository, tags, digest, blobs, received, sent) = match state.result {
             Some(Finish::Succeeded(s)) => (
-                s.repositories.clone(),
-                s.tags.clone(),
-                Some(s.digests.clone()),
-                s.blobs.clone(),
+                s.repositories,
+                s.tags,
+                Some(s.digests),
+                s.blobs,
                 s.received,
                 s.sent,
             ),
             _ => (
-                line.repository.unwrap_or("").to_string(),
+                line.repository.unwrap_or_default(),
                 line.tags.join(","),
                 None,
-                state.blobs.clone(),
+                state.blobs,
                 self.received.load(Ordering::Relaxed),
                 self.sent.load(Ordering::Relaxed),
             ),
         };
-        let status = if cancelled && code == Some("CANCELLED") {
+        let status = if code == Some("CANCELLED") {
             499
         } else {
             line.status
         };
         let count = |k: &str| blobs.get(k).copied().unwrap_or(0);
+        let _entered = self.span.enter();
         tracing::info!(
             client = line.client,
             repository,
@@ -144,13 +158,22 @@ impl Meter {
             blobs_exists = count("exists"),
             blobs_mounted = count("mounted"),
             blobs_foreign = count("foreign"),
-            seconds = line.seconds,
+            seconds,
             "push finished"
         );
-        series::push(outcome, code, line.seconds, received, sent);
+        series::push(outcome, code, seconds, received, sent);
         for (k, n) in &blobs {
             series::blobs(k, *n);
         }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if self.admitted.load(Ordering::Relaxed) && !self.left.swap(true, Ordering::Relaxed) {
+            series::in_flight(-1.0);
+        }
+        self.summarise();
     }
 }
 
