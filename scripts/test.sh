@@ -55,7 +55,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # The Kubernetes manifests' schema validator, from PyPI, pinned, in a venv under target/
-# (tests/e2e_deploy.rs looks for it there; under CI=true that test fails without it).
+# (tests/e2e_deploy.rs looks for it there, or on PATH; without it that test fails).
 k8s_validate_version=1.37.0
 k8s_venv=target/k8s-validate
 if [ "$("$k8s_venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$k8s_validate_version" ]; then
