@@ -154,10 +154,12 @@ impl Registry {
         let mut auth_retried = false;
         loop {
             let mut req = build();
+            let mut authorized = false;
             if self.same_origin(url)
                 && let Some(h) = self.auth.header(&self.http, scopes).await?
             {
                 req = req.header(AUTHORIZATION, h);
+                authorized = true;
             }
             let result = super::observe::timed(op, self.idle, req.send()).await;
             let err = match result {
@@ -179,7 +181,9 @@ impl Registry {
                         .get(WWW_AUTHENTICATE)
                         .and_then(|v| v.to_str().ok());
                     self.auth.forget(scopes);
-                    if self.auth.learn(challenge) {
+                    // Sent without credentials while another request (the readiness probe,
+                    // a concurrent push) learnt the same challenge: send them now.
+                    if self.auth.learn(challenge) || !authorized {
                         continue;
                     }
                     return Err(status_error(op, resp).await);

@@ -17,8 +17,10 @@ impl Registry {
         let mut challenged = false;
         loop {
             let mut req = self.http.get(url.clone());
+            let mut authorized = false;
             if let Some(h) = self.auth.header(&self.http, &[]).await? {
                 req = req.header(AUTHORIZATION, h);
+                authorized = true;
             }
             let resp = match observe::timed(OP, self.idle, req.send()).await {
                 Err(_) => {
@@ -37,7 +39,7 @@ impl Registry {
                     .get(WWW_AUTHENTICATE)
                     .and_then(|v| v.to_str().ok());
                 self.auth.forget(&[]);
-                if self.auth.learn(challenge) {
+                if self.auth.learn(challenge) || !authorized {
                     continue;
                 }
             }
