@@ -700,9 +700,10 @@ fn token_auth_short_lived_tokens() -> Result<()> {
         .iter()
         .filter(|(_, target, status)| *status == 401 && target.starts_with("/v2/e2e/short/"))
         .collect();
-    assert_eq!(
-        refused.len(),
-        1,
+    // At most the first request meets a 401 (the challenge), none when hoist's readiness
+    // probe learnt it first; a renewal comes before expiry.
+    assert!(
+        refused.len() <= 1,
         "only the first request may meet a 401 (the challenge); a renewal comes before expiry: {refused:?}"
     );
     let mut secrets = vec![PASSWORD.to_string()];

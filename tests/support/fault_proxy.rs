@@ -175,12 +175,18 @@ impl Ctx {
         (st.log.len() - 1, fault)
     }
 
+    // A request in flight when `set_rules` cleared the log (hoist's readiness probe, say) has
+    // no entry left to update.
     fn read(&self, idx: usize, bytes: u64) {
-        self.state.lock().unwrap().log[idx].body_bytes = bytes;
+        if let Some(seen) = self.state.lock().unwrap().log.get_mut(idx) {
+            seen.body_bytes = bytes;
+        }
     }
 
     fn answered(&self, idx: usize, status: u16) {
-        self.state.lock().unwrap().log[idx].status = Some(status);
+        if let Some(seen) = self.state.lock().unwrap().log.get_mut(idx) {
+            seen.status = Some(status);
+        }
     }
 }
 
