@@ -161,7 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         %addr,
         admin = admin_addr.map(|a| a.to_string()),
         registry = %config.registry,
-        log_format = ?config.log_format,
+        log_format = %config.log_format,
         max_connections = config.max_connections,
         "hoist serving"
     );
