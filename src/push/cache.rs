@@ -10,9 +10,13 @@ use std::sync::Mutex;
 use crate::codec::LayerTransform;
 use crate::oci::Digest;
 
-/// A bounded map diffID → (compressed digest, size).
+/// A bounded map diffID → (compressed digest, size), and legacy layer name → diffID.
 pub struct LayerCache {
     map: Mutex<HashMap<(Digest, LayerTransform), (Digest, u64)>>,
+    /// Legacy `docker save` names its layers `<v1 id>/layer.tar`, not by diffID; the v1 id is
+    /// itself derived from content, so a name seen before promises the diffID hashed then
+    /// (and the bytes are checked against it all the same).
+    names: Mutex<HashMap<String, Digest>>,
     capacity: usize,
 }
 
@@ -20,8 +24,23 @@ impl LayerCache {
     pub fn new(capacity: usize) -> LayerCache {
         LayerCache {
             map: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
             capacity,
         }
+    }
+
+    /// The diffID a legacy layer of this name had last time.
+    pub fn diff_id_named(&self, path: &str) -> Option<Digest> {
+        self.names.lock().expect("cache lock").get(path).cloned()
+    }
+
+    /// Remembers a legacy layer's diffID under its name.
+    pub fn learn_name(&self, path: &str, diff_id: Digest) {
+        let mut names = self.names.lock().expect("cache lock");
+        if names.len() >= self.capacity {
+            names.clear();
+        }
+        names.insert(path.to_string(), diff_id);
     }
 
     pub fn get(&self, diff_id: &Digest, transform: LayerTransform) -> Option<(Digest, u64)> {

@@ -219,7 +219,7 @@ async fn plan(
     let find_diff_id = matches!(encoding, Some(LayerEncoding::Gzip | LayerEncoding::Zstd))
         && (named.is_none() || pass.config.verify_layer_diff_ids);
     let mut job = BlobJob {
-        diff_id: names::diff_id(&path, encoding),
+        diff_id: names::diff_id(&path, encoding).or_else(|| legacy_diff_id(pass, &path, encoding)),
         named: named.clone(),
         path,
         size,
@@ -315,8 +315,20 @@ async fn stream<R: AsyncRead + Unpin>(
     }
 }
 
-/// What later pushes may skip: the compressed form of a layer, and where a blob now is.
+/// The diffID a legacy layer name had when this process saw it last.
+fn legacy_diff_id(pass: &Pass<'_>, path: &str, encoding: Option<LayerEncoding>) -> Option<Digest> {
+    let legacy = encoding == Some(LayerEncoding::Tar) && names::is_legacy_layer(path);
+    legacy.then(|| pass.cache.diff_id_named(path)).flatten()
+}
+
+/// What later pushes may skip: the compressed form of a layer, a legacy layer name's diffID,
+/// and where a blob now is.
 fn remember(cache: &LayerCache, locations: &Locations, done: &Finished) {
+    if let Some(diff_id) = &done.blob.diff_id
+        && names::is_legacy_layer(&done.blob.path)
+    {
+        cache.learn_name(&done.blob.path, diff_id.clone());
+    }
     let uploaded = done.placed.outcome == crate::report::Outcome::Uploaded;
     if let (Some(diff_id), true, true) = (
         &done.blob.diff_id,
