@@ -308,4 +308,32 @@ mod tests {
         assert!(!r.allowed_upload_host(&u("https://evil.example/put")));
         assert!(!registry(&[]).allowed_upload_host(&u("https://uploads.example/put")));
     }
+
+    /// A 401 from another host (an upload host a Location named) must not set the challenge:
+    /// hoist's credentials would follow a realm of that host's choosing.
+    #[tokio::test]
+    async fn a_401_from_another_host_does_not_set_the_challenge() {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(
+                    "www-authenticate",
+                    "Bearer realm=\"http://127.0.0.1:9/steal\"",
+                )],
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other = format!("http://{}/upload", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let r = registry(&[]);
+        let url = Url::parse(&other).unwrap();
+        let result = r
+            .send("PUT upload", &url, &[], || r.http.put(url.clone()))
+            .await;
+        assert!(matches!(result, Err(RegistryError::Unauthorized { .. })));
+        assert!(
+            !r.auth.challenged(),
+            "the other host's challenge was learnt"
+        );
+    }
 }

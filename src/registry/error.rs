@@ -228,4 +228,32 @@ mod tests {
         assert_eq!(code, None);
         assert_eq!(msg, "413 Request Entity Too Large");
     }
+
+    fn answer_with_retry_after(value: &str) -> Response {
+        let resp = axum::http::Response::builder()
+            .status(503)
+            .header(RETRY_AFTER, value)
+            .body(Vec::<u8>::new())
+            .unwrap();
+        Response::from(resp)
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let secs = retry_after(&answer_with_retry_after("7"));
+        assert_eq!(secs, Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(20);
+        let date = retry_after(&answer_with_retry_after(&httpdate::fmt_http_date(soon))).unwrap();
+        assert!(
+            (Duration::from_secs(18)..=Duration::from_secs(20)).contains(&date),
+            "{date:?}"
+        );
+        let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
+        assert_eq!(
+            retry_after(&answer_with_retry_after(&past)),
+            Some(Duration::ZERO)
+        );
+        let far = retry_after(&answer_with_retry_after("86400"));
+        assert_eq!(far, Some(Duration::from_secs(60)), "capped");
+    }
 }
