@@ -6,6 +6,7 @@
 //! out); all of them build on `oci` (the model) and the small base modules.
 
 pub mod archive;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod http;
