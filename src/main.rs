@@ -51,6 +51,15 @@ enum Command {
         #[arg(long)]
         layer_compression: Option<LayerCompression>,
     },
+    /// Make a new API token: prints it (shown once) and the entry for the tokens file.
+    Token {
+        /// The client's name, shown in logs and push reports.
+        #[arg(long)]
+        name: String,
+        /// A repository glob the token may push to (`team-a/**`); repeat for more.
+        #[arg(long = "repository", required = true)]
+        repositories: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +105,14 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(config.as_deref(), &flags)?;
             let code = runtime.block_on(push(config, file, reference, tags))?;
             std::process::exit(code);
+        }
+        Command::Token { name, repositories } => {
+            let new = hoist::auth::tokens::generate(&name, &repositories)?;
+            println!(
+                "# The token for {name} (shown once; hoist keeps only its SHA-256):\n{}\n\n# Add this to the file [auth] tokens_file names:\n{}",
+                new.token.0, new.entry
+            );
+            Ok(())
         }
     }
 }
