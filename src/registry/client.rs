@@ -113,6 +113,22 @@ impl Registry {
         })
     }
 
+    /// The same registry and connection pool with other credentials, and a token cache of
+    /// its own: for pass-through, one per client push, so no client's token or credentials
+    /// ever serve another.
+    pub fn with_credentials(&self, credentials: Credentials) -> Registry {
+        Registry {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            auth: Auth::new(credentials),
+            retries: self.retries,
+            idle: self.idle,
+            chunk_size: self.chunk_size,
+            content_length: self.content_length,
+            upload_hosts: self.upload_hosts.clone(),
+        }
+    }
+
     /// How long a transfer may make no progress.
     pub fn idle(&self) -> Duration {
         self.idle

@@ -36,8 +36,10 @@ impl RegistryError {
     /// The stable error code clients see.
     pub fn code(&self) -> &'static str {
         match self {
-            RegistryError::Unauthorized { .. } => "UNAUTHORIZED",
-            RegistryError::Denied { .. } => "DENIED",
+            // Distinct from the client-facing UNAUTHORIZED/DENIED: here the registry judged
+            // hoist's own credentials, which the client can do nothing about.
+            RegistryError::Unauthorized { .. } => "REGISTRY_UNAUTHORIZED",
+            RegistryError::Denied { .. } => "REGISTRY_DENIED",
             RegistryError::Unreachable { .. } => "REGISTRY_UNAVAILABLE",
             RegistryError::Timeout { .. } => "REGISTRY_TIMEOUT",
             RegistryError::Status { .. }
