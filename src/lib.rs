@@ -23,12 +23,27 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The registry client.
+    #[error(transparent)]
+    Registry(#[from] registry::SetupError),
+    /// Who may push (includes the refusal to run an open gateway off loopback).
+    #[error(transparent)]
+    Auth(#[from] auth::SetupError),
+}
+
 /// Builds the shared state from a validated config.
-pub fn state(config: config::Config) -> Result<http::AppState, registry::SetupError> {
+pub fn state(config: config::Config) -> Result<http::AppState, StartError> {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
+    let auth = Arc::new(auth::Authenticator::new(&config.auth, config.listen)?);
+    let client_slots = Arc::new(auth::ClientSlots::new(config.auth.max_pushes_per_client));
     Ok(http::AppState {
         pusher: Arc::new(push::Pusher::new(config)?),
         slots,
+        auth,
+        client_slots,
     })
 }
 

@@ -118,12 +118,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, registry = %config.registry, "hoist serving");
+    // Before binding: an open gateway off loopback is refused without ever listening.
+    let listen = config.listen;
+    let registry = config.registry.clone();
     let state = hoist::state(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, %registry, "hoist serving");
     println!("hoist listening on http://{addr}");
     Ok(hoist::run(listener, state, shutdown_signal(), Duration::from_secs(30)).await?)
 }
@@ -165,6 +168,11 @@ async fn push(
         dry_run: false,
         platforms: Vec::new(),
         events: hoist::push::events::Events::none(),
+        // Local, with the operator's own config and credentials.
+        client: Arc::new(hoist::auth::Client {
+            name: "cli".into(),
+            ..hoist::auth::Client::anonymous()
+        }),
     };
     let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
         Box::new(tokio::io::stdin())

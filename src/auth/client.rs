@@ -13,6 +13,9 @@ pub struct Client {
     pub scopes: Scopes,
     /// Pass-through mode: the registry is asked with these, not hoist's own credentials.
     pub registry: Option<PassThrough>,
+    /// Sent no credentials (loopback, or `anonymous = true`): not limited per client, since
+    /// all such requests would share one name.
+    pub anonymous: bool,
 }
 
 /// The client's own registry credentials (pass-through mode).
@@ -36,6 +39,7 @@ impl Client {
             name: "anonymous".into(),
             scopes: Scopes::any(),
             registry: None,
+            anonymous: true,
         }
     }
 
@@ -58,6 +62,7 @@ mod tests {
                 username: "alice".into(),
                 password: Secret("s3cret-pw".into()),
             }),
+            anonymous: false,
         };
         assert!(!format!("{c:?}").contains("s3cret-pw"));
         assert!(c.may_push("any/repo"));

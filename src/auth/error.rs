@@ -22,6 +22,14 @@ pub enum AuthError {
         /// The repository refused.
         repository: String,
     },
+    /// Pass-through: the registry itself refused an operation to the client's credentials.
+    #[error("the registry denied client {client:?} {detail}")]
+    RegistryDenied {
+        /// The client's name.
+        client: String,
+        /// The operation and the registry's words.
+        detail: String,
+    },
     /// An OIDC issuer's keys could not be fetched, so a token could not be checked.
     #[error("identity provider {issuer} is unavailable: {detail}")]
     Unavailable {
@@ -44,7 +52,7 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::Unauthorized { .. } => "UNAUTHORIZED",
-            AuthError::Denied { .. } => "DENIED",
+            AuthError::Denied { .. } | AuthError::RegistryDenied { .. } => "DENIED",
             AuthError::Unavailable { .. } => "AUTH_UNAVAILABLE",
         }
     }
@@ -53,7 +61,7 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::Unauthorized { .. } => 401,
-            AuthError::Denied { .. } => 403,
+            AuthError::Denied { .. } | AuthError::RegistryDenied { .. } => 403,
             AuthError::Unavailable { .. } => 503,
         }
     }

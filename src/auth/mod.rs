@@ -179,6 +179,7 @@ fn pass_through(credential: Credential) -> Result<Client, AuthError> {
                 .collect(),
             scopes: Scopes::any(),
             registry: Some(PassThrough::Basic { username, password }),
+            anonymous: false,
         }),
         _ => Err(AuthError::unauthorized(
             "hoist passes credentials through to the registry: send Basic with your registry user name and password",

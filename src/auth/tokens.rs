@@ -123,6 +123,7 @@ impl Table {
             name: e.name.clone(),
             scopes: e.scopes.clone(),
             registry: None,
+            anonymous: false,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP face of hoist: router, upload extraction (raw body or multipart), errors → JSON
 //! responses. The only module that knows axum.
 
+mod access;
 mod admission;
 mod error;
 mod multipart;
@@ -20,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::auth::{Authenticator, ClientSlots};
 use crate::push::Pusher;
 
 /// Shared state of the server.
@@ -28,6 +30,10 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// Pushes in flight; one more is shed with 503 BUSY rather than queued.
     pub slots: Arc<Semaphore>,
+    /// Who a request's client is.
+    pub auth: Arc<Authenticator>,
+    /// Pushes in flight per client; one more is answered 429 TOO_MANY_REQUESTS.
+    pub client_slots: Arc<ClientSlots>,
 }
 
 /// Builds the router; tests build the same one.
@@ -76,7 +82,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::PUT, Method::POST])
-            .allow_headers([axum::http::header::CONTENT_TYPE]),
+            // A portal sends its token; its script may read when to retry and why a 401.
+            .allow_headers([
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::AUTHORIZATION,
+            ])
+            .expose_headers([
+                axum::http::header::RETRY_AFTER,
+                axum::http::header::WWW_AUTHENTICATE,
+            ]),
     )
 }
 

@@ -46,6 +46,8 @@ pub(super) struct Pass<'a> {
     pub sent: Arc<std::sync::atomic::AtomicU64>,
     /// Write nothing: hash everything, say what a push would do.
     pub dry_run: bool,
+    /// Where this push may mount from.
+    pub access: placement::Access<'a>,
 }
 
 /// What the pass found and did.
@@ -211,6 +213,7 @@ async fn plan(
     encoding: Option<LayerEncoding>,
 ) -> Result<BlobJob, PushError> {
     let (registry, locations, repo) = (pass.registry, &pass.locations, pass.upload_repo);
+    let access = pass.access;
     let named = names::blob_digest(&path);
     let transform = match encoding {
         Some(LayerEncoding::Tar) => pass.transform,
@@ -233,7 +236,9 @@ async fn plan(
         sent: pass.sent.clone(),
     };
     if let (Some(d), LayerTransform::Keep) = (&named, transform) {
-        if let Some(dest) = placement::destination(registry, locations, repo, d, None).await? {
+        if let Some(dest) =
+            placement::destination(registry, locations, access, repo, d, None).await?
+        {
             job.dest = dest;
         }
         return Ok(job);
@@ -249,7 +254,7 @@ async fn plan(
             transform,
         };
         if let Some(dest) =
-            placement::destination(registry, locations, repo, &blob, Some(reused)).await?
+            placement::destination(registry, locations, access, repo, &blob, Some(reused)).await?
         {
             // Only verified now: its tar must hash to the diffID its name promised.
             job.dest = dest;

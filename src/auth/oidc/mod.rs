@@ -229,6 +229,7 @@ fn grant(rules: &[Rule], claims: &Map<String, Value>) -> Result<Client, AuthErro
         name,
         scopes: Scopes(scopes),
         registry: None,
+        anonymous: false,
     })
 }
 
