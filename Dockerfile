@@ -1,5 +1,8 @@
 # hoist in a container: `docker build -t hoist .` then
-# `docker run -p 8080:8080 -e HOIST_REGISTRY=http://registry:5000 hoist`.
+# `docker run -p 8080:8080 -e HOIST_REGISTRY=http://registry:5000 \
+#    -v $PWD/tokens.toml:/etc/hoist/tokens.toml -e HOIST_AUTH__TOKENS_FILE=/etc/hoist/tokens.toml hoist`
+# (listening on 0.0.0.0, hoist refuses to start until [auth] says who may push; see
+# config/hoist.toml. HOIST_AUTH__ANONYMOUS=true runs it open, on purpose.)
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
