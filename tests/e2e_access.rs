@@ -564,6 +564,15 @@ fn an_open_gateway_off_loopback_refuses_to_start() {
     );
 }
 
+/// Whether hoist has answered on this connection (without waiting long for it).
+fn answered(s: &std::net::TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut b = [0u8; 1];
+    let got = matches!(s.peek(&mut b), Ok(n) if n > 0);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    got
+}
+
 #[test]
 fn one_client_cannot_take_every_slot() {
     let reg = Registry::start().unwrap();
@@ -575,27 +584,24 @@ fn one_client_cannot_take_every_slot() {
     let config = tokens_config(&file, "max_concurrent_pushes = 4") + "max_pushes_per_client = 1\n";
     let hoist = Hoist::start(&reg.url(), &config, &[]).unwrap();
     let img = oci_archive(60, 16 << 10, None);
-    // A's first push is admitted and then held: its head and a few bytes, no more.
-    let mut held = open(
-        &hoist.addr,
-        "PUT",
-        "/push/team-a/held:v1",
-        &[("Authorization", &bearer(&a))],
-        Some(img.bytes.len()),
-    )
-    .unwrap();
-    std::io::Write::write_all(&mut held, &img.bytes[..512]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let busy = loop {
-        let r = hoist.push(
-            "/push/team-a/app:v1",
-            &[("Authorization", &bearer(&a))],
-            &img.bytes,
-        );
-        if r.status == 429 || Instant::now() > deadline {
-            break r;
+    let auth = bearer(&a);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // A's first push is admitted and then held: its head and a few bytes, no more. If it
+    // lost the race to one of the pushes below (and was itself answered 429), open it again.
+    let (busy, held) = loop {
+        assert!(Instant::now() < deadline, "no 429 within 20 s");
+        let headers = [("Authorization", auth.as_str())];
+        let path = "/push/team-a/held:v1";
+        let mut held = open(&hoist.addr, "PUT", path, &headers, Some(img.bytes.len())).unwrap();
+        std::io::Write::write_all(&mut held, &img.bytes[..512]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        if answered(&held) {
+            continue;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let r = hoist.push("/push/team-a/app:v1", &headers, &img.bytes);
+        if r.status == 429 && !answered(&held) {
+            break (r, held);
+        }
     };
     assert_eq!(
         (busy.status, busy.code().as_str()),
