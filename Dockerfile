@@ -1,8 +1,11 @@
 # hoist in a container.
 #   docker build -t hoist .
-#   docker run -p 8080:8080 -e HOIST_REGISTRY=https://registry.example hoist
-# A plain-http registry that is not on loopback needs HOIST_REGISTRY_ALLOW_HTTP=true too
-# (see deploy/compose.yaml). Configuration: defaults < /etc/hoist/hoist.toml < HOIST_*
+#   docker run -p 8080:8080 -e HOIST_REGISTRY=https://registry.example \
+#     -v $PWD/tokens.toml:/etc/hoist/tokens.toml -e HOIST_AUTH__TOKENS_FILE=/etc/hoist/tokens.toml hoist
+# Listening on 0.0.0.0, hoist refuses to start until [auth] says who may push (see
+# config/hoist.toml; HOIST_AUTH__ANONYMOUS=true runs it open, on purpose). A plain-http
+# registry that is not on loopback needs HOIST_REGISTRY_ALLOW_HTTP=true too (see
+# deploy/compose.yaml). Configuration: defaults < /etc/hoist/hoist.toml < HOIST_*
 # environment < flags; `docker run hoist config` prints the effective one.
 
 FROM rust:1-bookworm AS build

@@ -100,6 +100,8 @@ pub struct RawConfig {
     pub retries: u32,
     pub cors_allow_origins: Vec<String>,
     pub limits: Limits,
+    /// Who may push where (`[auth]`).
+    pub auth: crate::auth::RawAuth,
 }
 
 impl Default for RawConfig {
@@ -135,6 +137,7 @@ impl Default for RawConfig {
             retries: 3,
             cors_allow_origins: Vec::new(),
             limits: Limits::default(),
+            auth: crate::auth::RawAuth::default(),
         }
     }
 }
@@ -190,6 +193,8 @@ pub struct Config {
     pub retries: u32,
     pub cors_allow_origins: Vec<String>,
     pub limits: Limits,
+    /// Who may push where.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Config {
@@ -236,6 +241,10 @@ impl RawConfig {
         let credentials = self.credentials(&registry)?;
         self.check_server()?;
         self.check_numbers()?;
+        let auth = self
+            .auth
+            .validate(self.max_concurrent_pushes)
+            .map_err(|e| invalid("auth", e))?;
         Ok(Config {
             listen,
             admin_listen,
@@ -266,6 +275,7 @@ impl RawConfig {
             retries: self.retries,
             cors_allow_origins: self.cors_allow_origins,
             limits: self.limits,
+            auth,
         })
     }
 
@@ -404,6 +414,24 @@ mod tests {
             ..RawConfig::default()
         };
         assert!(raw.validate().is_ok());
+    }
+
+    #[test]
+    fn auth_section_is_read_and_checked() {
+        let fig = Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(
+            "[auth]\nanonymous = true\nmax_pushes_per_client = 2\n[[auth.oidc]]\nissuer = \"https://token.actions.githubusercontent.com\"\naudience = \"hoist\"\nclaims = { ref_protected = \"true\" }\nrepositories = [\"ci/{repository_owner}/**\"]\n",
+        ));
+        let c = fig.extract::<RawConfig>().unwrap().validate().unwrap();
+        assert!(c.auth.anonymous);
+        assert_eq!(c.auth.max_pushes_per_client, 2);
+        assert_eq!(c.auth.oidc.len(), 1);
+        let typo = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Toml::string("[auth]\ntoken_file = \"x\"\n"));
+        assert!(typo.extract::<RawConfig>().is_err());
+        let insecure = Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(
+            "[[auth.oidc]]\nissuer = \"http://issuer.example\"\naudience = \"a\"\nrepositories = [\"x/**\"]\n",
+        ));
+        assert!(insecure.extract::<RawConfig>().unwrap().validate().is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! out); all of them build on `oci` (the model) and the small base modules.
 
 pub mod archive;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod http;
@@ -23,9 +24,22 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The registry client.
+    #[error(transparent)]
+    Registry(#[from] registry::SetupError),
+    /// Who may push (includes the refusal to run an open gateway off loopback).
+    #[error(transparent)]
+    Auth(#[from] auth::SetupError),
+}
+
 /// Builds the shared state from a validated config.
-pub fn state(config: config::Config) -> Result<http::AppState, registry::SetupError> {
+pub fn state(config: config::Config) -> Result<http::AppState, StartError> {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_pushes));
+    let auth = Arc::new(auth::Authenticator::new(&config.auth, config.listen)?);
+    let client_slots = Arc::new(auth::ClientSlots::new(config.auth.max_pushes_per_client));
     let interval = config.readiness_interval;
     let pusher = Arc::new(push::Pusher::new(config)?);
     let ready = http::Readiness::new(pusher.registry.clone(), interval);
@@ -33,6 +47,8 @@ pub fn state(config: config::Config) -> Result<http::AppState, registry::SetupEr
         pusher,
         slots,
         ready,
+        auth,
+        client_slots,
     })
 }
 

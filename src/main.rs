@@ -72,6 +72,15 @@ enum Command {
         #[arg(long, value_name = "HOW")]
         layer_compression: Option<LayerCompression>,
     },
+    /// Make a new API token: prints it (shown once) and the entry for the tokens file.
+    Token {
+        /// The client's name, shown in logs and push reports.
+        #[arg(long)]
+        name: String,
+        /// A repository glob the token may push to (`team-a/**`); repeat for more.
+        #[arg(long = "repository", required = true)]
+        repositories: Vec<String>,
+    },
     /// Print the effective configuration (secrets redacted) and where each value came from.
     Config {
         #[command(flatten)]
@@ -114,6 +123,14 @@ fn main() -> anyhow::Result<()> {
             let code = runtime.block_on(push(config, file, reference, tags))?;
             std::process::exit(code);
         }
+        Command::Token { name, repositories } => {
+            let new = hoist::auth::tokens::generate(&name, &repositories)?;
+            println!(
+                "# The token for {name} (shown once; hoist keeps only its SHA-256):\n{}\n\n# Add this to the file [auth] tokens_file names:\n{}",
+                new.token.0, new.entry
+            );
+            Ok(())
+        }
         Command::Config { sources, listen } => {
             let flags = flags(&sources, listen, None);
             print!("{}", Config::effective(sources.config.as_deref(), &flags)?);
@@ -144,6 +161,9 @@ fn load(
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before binding: an open gateway off loopback is refused without ever listening.
+    let state = hoist::state(config)?;
+    let config = state.pusher.config.clone();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding listen = {}", config.listen))?;
@@ -165,7 +185,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_connections = config.max_connections,
         "hoist serving"
     );
-    let state = hoist::state(config)?;
     println!("hoist listening on http://{addr}");
     if let Some(a) = admin_addr {
         println!("hoist admin on http://{a}");
@@ -233,6 +252,11 @@ async fn push(
         dry_run: false,
         platforms: Vec::new(),
         events: hoist::push::events::Events::none(),
+        // Local, with the operator's own config and credentials.
+        client: Arc::new(hoist::auth::Client {
+            name: "cli".into(),
+            ..hoist::auth::Client::anonymous()
+        }),
     };
     let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
         Box::new(tokio::io::stdin())

@@ -50,6 +50,8 @@ pub struct Report {
     /// Nothing was written: the outcomes say what a push would do.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Who pushed: the client's name (never a token).
+    pub client: String,
     pub images: Vec<ImageReport>,
     pub bytes_received: u64,
     pub bytes_sent: u64,

@@ -189,7 +189,7 @@ fn basic_auth_wrong_password_is_unauthorized() -> Result<()> {
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
         (a.status, a.code()),
-        (502, "UNAUTHORIZED"),
+        (502, "REGISTRY_UNAUTHORIZED"),
         "{}\n{}",
         a.body,
         hoist.stderr()
@@ -219,7 +219,7 @@ fn basic_auth_without_credentials_is_unauthorized() -> Result<()> {
     let a = push(&hoist, "/push/e2e/basic:v1", &img.tar)?;
     assert_eq!(
         (a.status, a.code()),
-        (502, "UNAUTHORIZED"),
+        (502, "REGISTRY_UNAUTHORIZED"),
         "{}\n{}",
         a.body,
         hoist.stderr()
@@ -622,7 +622,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     let a = push(&wrong, "/push/e2e/tok:v1", &img.tar)?;
     assert_eq!(
         (a.status, a.code()),
-        (502, "UNAUTHORIZED"),
+        (502, "REGISTRY_UNAUTHORIZED"),
         "{}\n{}",
         a.body,
         wrong.stderr()
@@ -647,7 +647,7 @@ fn token_auth_wrong_or_missing_credentials_is_unauthorized() -> Result<()> {
     let b = push(&anonymous, "/push/e2e/tok:v1", &img.tar)?;
     assert_eq!(
         (b.status, b.code()),
-        (502, "UNAUTHORIZED"),
+        (502, "REGISTRY_UNAUTHORIZED"),
         "{}\n{}",
         b.body,
         anonymous.stderr()

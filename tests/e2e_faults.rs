@@ -592,7 +592,12 @@ fn registry_403_is_denied() -> Result<()> {
         Fault::error(403, "DENIED", &[]),
     )]);
     let a = rig.push(&img)?;
-    assert_eq!((a.status, a.code()), (502, "DENIED"), "{}", rig.context(&a));
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "REGISTRY_DENIED"),
+        "{}",
+        rig.context(&a)
+    );
     assert!(
         a.message().contains("injected DENIED"),
         "the registry's message should be quoted: {}",

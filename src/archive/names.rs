@@ -50,6 +50,12 @@ pub fn diff_id(path: &str, encoding: Option<LayerEncoding>) -> Option<Digest> {
     })
 }
 
+/// A legacy `docker save` layer: `<64 hex v1 id>/layer.tar`.
+pub fn is_legacy_layer(path: &str) -> bool {
+    path.strip_suffix("/layer.tar")
+        .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +73,8 @@ mod tests {
         assert!(is_legacy_extra("0123/json"));
         assert!(is_legacy_extra("0123/VERSION"));
         assert!(!is_legacy_extra("0123/layer.tar"));
+        assert!(is_legacy_layer(&format!("{hex}/layer.tar")));
+        assert!(!is_legacy_layer("0123/layer.tar"));
         let tar = Some(LayerEncoding::Tar);
         assert!(diff_id(&format!("{hex}.tar"), tar).is_some());
         assert!(diff_id(&format!("{hex}.tar"), Some(LayerEncoding::Gzip)).is_none());

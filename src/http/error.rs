@@ -30,9 +30,15 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": {"code": e.code(), "message": message}});
         let mut resp = (status, axum::Json(body)).into_response();
-        if matches!(e, PushError::Busy) {
+        if matches!(e, PushError::Busy | PushError::ClientBusy { .. }) {
             resp.headers_mut()
                 .insert("retry-after", HeaderValue::from_static("5"));
+        }
+        if let PushError::Auth(a) = &e {
+            for challenge in a.challenges() {
+                resp.headers_mut()
+                    .append("www-authenticate", HeaderValue::from_static(challenge));
+            }
         }
         resp
     }

@@ -2,6 +2,7 @@
 //! responses, health and readiness, request ids and access logs, and the server loop itself
 //! (header-read timeout, connection limit, drain). The only module that knows axum.
 
+mod access;
 mod admission;
 mod error;
 mod health;
@@ -24,6 +25,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::ApiError;
 pub use health::Readiness;
 
+use crate::auth::{Authenticator, ClientSlots};
 use crate::push::Pusher;
 
 /// Shared state of the server.
@@ -34,6 +36,10 @@ pub struct AppState {
     pub slots: Arc<Semaphore>,
     /// What /readyz answers.
     pub ready: Arc<Readiness>,
+    /// Who a request's client is.
+    pub auth: Arc<Authenticator>,
+    /// Pushes in flight per client; one more is answered 429 TOO_MANY_REQUESTS.
+    pub client_slots: Arc<ClientSlots>,
 }
 
 /// Builds the public router; tests build the same one. /metrics is on it unless an
@@ -86,13 +92,16 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::PUT, Method::POST])
+            // A portal sends its token (and may send a request id); its script may read
+            // when to retry, why a 401, and the request id to quote.
             .allow_headers([
                 header::CONTENT_TYPE,
+                header::AUTHORIZATION,
                 HeaderName::from_static(observe::REQUEST_ID),
             ])
-            // A portal's script reads the request id (to quote it) and when to retry.
             .expose_headers([
                 header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
                 HeaderName::from_static(observe::REQUEST_ID),
             ]),
     )

@@ -1,4 +1,5 @@
-//! A minimal upload page for people with a browser: a multipart form posted to `/push/...`.
+//! A minimal upload page for people with a browser: a multipart form posted to `/push/...`,
+//! with the API token (if any) sent as `Authorization: Bearer`.
 
 use axum::response::Html;
 
@@ -15,6 +16,7 @@ const PAGE: &str = r#"<!doctype html>
 <form id="f">
 <label>Repository[:tag] (empty: use the names in the archive)<br><input id="ref" size="50" placeholder="team/app:1.0"></label><br>
 <label>Archive<br><input type="file" id="file" required></label><br>
+<label>Token (if hoist asks for one; sent as <code>Authorization: Bearer</code>, kept nowhere)<br><input id="token" type="password" size="50" autocomplete="off"></label><br>
 <button>Push</button>
 </form>
 <pre id="out"></pre>
@@ -26,7 +28,9 @@ document.getElementById('f').onsubmit = async (ev) => {
   data.append('file', document.getElementById('file').files[0]);
   const out = document.getElementById('out');
   out.textContent = 'pushing...';
-  const resp = await fetch(ref ? '/push/' + ref : '/push', {method: 'POST', body: data});
+  const token = document.getElementById('token').value.trim();
+  const headers = token ? {'Authorization': 'Bearer ' + token} : {};
+  const resp = await fetch(ref ? '/push/' + ref : '/push', {method: 'POST', body: data, headers});
   out.textContent = resp.status + '\n' + JSON.stringify(await resp.json(), null, 2);
 };
 </script>

@@ -5,7 +5,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState, admission, progress};
+use super::{ApiError, AppState, access, admission, progress};
 use crate::push::{self, PushError, Target};
 use crate::report::Report;
 
@@ -34,7 +34,15 @@ async fn handle(state: AppState, target: Result<Target, PushError>, req: Request
         admission::check_length(&req, config.limits.request_bytes)?;
         Ok((t, query))
     });
-    let (target, query) = match early {
+    // Who (401), from where (403), where to (403) and the client's own slot (429): all
+    // before a byte of the body counts.
+    let early = match early {
+        Ok((t, q)) => access::admit(&state, req.headers(), &t)
+            .await
+            .map(|a| (t, q, a)),
+        Err(e) => Err(e),
+    };
+    let (target, query, client) = match early {
         Ok(v) => v,
         Err(e) => {
             admission::drain(req).await;
@@ -42,7 +50,7 @@ async fn handle(state: AppState, target: Result<Target, PushError>, req: Request
         }
     };
     let ndjson = admission::wants_ndjson(&req);
-    match admit(&state, target, query, req).await {
+    match admit(&state, target, query, client, req).await {
         Err(e) => ApiError(e).into_response(),
         Ok(admitted) if ndjson => progress::stream(state, admitted),
         Ok(admitted) => match run(&state, admitted).await {
@@ -59,9 +67,11 @@ async fn handle(state: AppState, target: Result<Target, PushError>, req: Request
     }
 }
 
-/// A push that passed admission: it holds a slot, and its archive has started.
+/// A push that passed admission: it holds a slot (and its client's), and its archive has
+/// started.
 pub(super) struct Admitted {
     pub slot: tokio::sync::OwnedSemaphorePermit,
+    pub client: access::Admitted,
     pub request: push::Request,
     pub body: admission::Body,
 }
@@ -71,6 +81,7 @@ async fn admit(
     state: &AppState,
     target: Target,
     query: admission::Query,
+    client: access::Admitted,
     req: Request,
 ) -> Result<Admitted, PushError> {
     let config = &state.pusher.config;
@@ -88,9 +99,11 @@ async fn admit(
         dry_run: query.dry_run,
         platforms: query.platforms,
         events: push::events::Events::none(),
+        client: client.client.clone(),
     };
     Ok(Admitted {
         slot,
+        client,
         request,
         body,
     })
@@ -100,6 +113,7 @@ async fn admit(
 pub(super) async fn run(state: &AppState, admitted: Admitted) -> Result<Report, PushError> {
     let Admitted {
         slot,
+        client,
         request,
         body,
     } = admitted;
@@ -108,6 +122,7 @@ pub(super) async fn run(state: &AppState, admitted: Admitted) -> Result<Report, 
     let result = state.pusher.push(request, body).await;
     metrics.leave();
     drop(slot);
+    drop(client);
     if let Ok(report) = &result {
         metrics.succeeded(report);
     }

@@ -6,7 +6,8 @@ pub fn valid_repository(name: &str) -> bool {
     !name.is_empty() && name.len() <= 255 && name.split('/').all(valid_component)
 }
 
-fn valid_component(c: &str) -> bool {
+/// One `/`-separated component of a repository name.
+pub fn valid_component(c: &str) -> bool {
     let b = c.as_bytes();
     if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
         return false;

@@ -10,9 +10,13 @@ use std::sync::Mutex;
 use crate::codec::LayerTransform;
 use crate::oci::Digest;
 
-/// A bounded map diffID → (compressed digest, size).
+/// A bounded map diffID → (compressed digest, size), and legacy layer name → diffID.
 pub struct LayerCache {
     map: Mutex<HashMap<(Digest, LayerTransform), (Digest, u64)>>,
+    /// Legacy `docker save` names its layers `<v1 id>/layer.tar`, not by diffID; the v1 id is
+    /// itself derived from content, so a name seen before promises the diffID hashed then
+    /// (and the bytes are checked against it all the same).
+    names: Mutex<HashMap<String, Digest>>,
     capacity: usize,
 }
 
@@ -20,8 +24,23 @@ impl LayerCache {
     pub fn new(capacity: usize) -> LayerCache {
         LayerCache {
             map: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
             capacity,
         }
+    }
+
+    /// The diffID a legacy layer of this name had last time.
+    pub fn diff_id_named(&self, path: &str) -> Option<Digest> {
+        self.names.lock().expect("cache lock").get(path).cloned()
+    }
+
+    /// Remembers a legacy layer's diffID under its name.
+    pub fn learn_name(&self, path: &str, diff_id: Digest) {
+        let mut names = self.names.lock().expect("cache lock");
+        if names.len() >= self.capacity {
+            names.clear();
+        }
+        names.insert(path.to_string(), diff_id);
     }
 
     pub fn get(&self, diff_id: &Digest, transform: LayerTransform) -> Option<(Digest, u64)> {
@@ -42,12 +61,17 @@ impl LayerCache {
     }
 }
 
-/// Where this process last saw each blob (digest → repository), so a blob missing from the
-/// target can be mounted instead of sent. A stale entry only costs a declined mount.
+/// Where this process last saw each blob (digest → the last few repositories, newest first),
+/// so a blob missing from the target can be mounted instead of sent. A stale entry only costs
+/// a declined mount. Several per digest, so a client finds one it may mount from even when
+/// another client pushed the same blob elsewhere since.
 pub struct Locations {
-    map: Mutex<HashMap<Digest, String>>,
+    map: Mutex<HashMap<Digest, Vec<String>>>,
     capacity: usize,
 }
+
+/// Repositories remembered per blob.
+const PER_BLOB: usize = 4;
 
 impl Locations {
     pub fn new(capacity: usize) -> Locations {
@@ -57,12 +81,10 @@ impl Locations {
         }
     }
 
-    pub fn get(&self, digest: &Digest) -> Option<String> {
-        self.map
-            .lock()
-            .expect("locations lock")
-            .get(digest)
-            .cloned()
+    /// The newest repository holding `digest` that `allowed` accepts.
+    pub fn find(&self, digest: &Digest, allowed: impl Fn(&str) -> bool) -> Option<String> {
+        let map = self.map.lock().expect("locations lock");
+        map.get(digest)?.iter().find(|r| allowed(r)).cloned()
     }
 
     /// Drops what turned out to be stale (a declined mount).
@@ -75,7 +97,10 @@ impl Locations {
         if map.len() >= self.capacity && !map.contains_key(&digest) {
             map.clear();
         }
-        map.insert(digest, repository.to_string());
+        let repos = map.entry(digest).or_default();
+        repos.retain(|r| r != repository);
+        repos.insert(0, repository.to_string());
+        repos.truncate(PER_BLOB);
     }
 }
 
@@ -94,5 +119,23 @@ mod tests {
         c.put(d(b"c"), LayerTransform::Zstd(3), (d(b"C"), 1));
         assert_eq!(c.get(&d(b"a"), LayerTransform::Gzip(1)), None);
         assert_eq!(c.map.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn locations_remember_a_few_repositories_newest_first() {
+        let l = Locations::new(10);
+        let d = Digest::sha256_of(b"x");
+        for r in ["a", "b", "c", "d", "e", "b"] {
+            l.put(d.clone(), r);
+        }
+        assert_eq!(l.find(&d, |_| true).as_deref(), Some("b"));
+        assert_eq!(
+            l.find(&d, |r| r.starts_with('a')),
+            None,
+            "only the last four"
+        );
+        assert_eq!(l.find(&d, |r| r == "c").as_deref(), Some("c"));
+        l.forget(&d);
+        assert_eq!(l.find(&d, |_| true), None);
     }
 }

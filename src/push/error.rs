@@ -1,6 +1,7 @@
 //! Every way a push can fail, each mapped to who is at fault, an HTTP status and a stable code.
 
 use crate::archive::ArchiveError;
+use crate::auth::AuthError;
 use crate::image::ImageError;
 use crate::registry::RegistryError;
 
@@ -50,6 +51,17 @@ pub enum PushError {
     },
     #[error("too many pushes in flight; retry shortly")]
     Busy,
+    /// Who the client is, or where it may push.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A browser request from a web page hoist does not allow (cross-site request forgery).
+    #[error(
+        "pushes from web pages at {origin:?} are not allowed (not this server, not in cors_allow_origins)"
+    )]
+    OriginDenied { origin: String },
+    /// One client holds `max_pushes_per_client` pushes already.
+    #[error("client {client:?} already has {limit} pushes in flight; retry shortly")]
+    ClientBusy { client: String, limit: usize },
     #[error("internal error: {detail}")]
     Internal { detail: String },
 }
@@ -70,6 +82,9 @@ impl PushError {
             PushError::TooManyTags { .. } => "TOO_MANY_TAGS",
             PushError::ParameterInvalid { .. } => "PARAMETER_INVALID",
             PushError::Busy => "BUSY",
+            PushError::Auth(e) => e.code(),
+            PushError::OriginDenied { .. } => "ORIGIN_DENIED",
+            PushError::ClientBusy { .. } => "TOO_MANY_REQUESTS",
             PushError::Internal { .. } => "INTERNAL",
         }
     }
@@ -82,6 +97,9 @@ impl PushError {
             PushError::Registry(e) => e.status(),
             PushError::TagFailed { source, .. } => source.status(),
             PushError::Busy => 503,
+            PushError::Auth(e) => e.status(),
+            PushError::OriginDenied { .. } => 403,
+            PushError::ClientBusy { .. } => 429,
             PushError::Internal { .. } => 500,
             _ => 400,
         }

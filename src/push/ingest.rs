@@ -46,6 +46,8 @@ pub(super) struct Pass<'a> {
     pub sent: Arc<std::sync::atomic::AtomicU64>,
     /// Write nothing: hash everything, say what a push would do.
     pub dry_run: bool,
+    /// Where this push may mount from.
+    pub access: placement::Access<'a>,
 }
 
 /// What the pass found and did.
@@ -212,6 +214,7 @@ async fn plan(
     encoding: Option<LayerEncoding>,
 ) -> Result<BlobJob, PushError> {
     let (registry, locations, repo) = (pass.registry, &pass.locations, pass.upload_repo);
+    let access = pass.access;
     let named = names::blob_digest(&path);
     let transform = match encoding {
         Some(LayerEncoding::Tar) => pass.transform,
@@ -220,7 +223,7 @@ async fn plan(
     let find_diff_id = matches!(encoding, Some(LayerEncoding::Gzip | LayerEncoding::Zstd))
         && (named.is_none() || pass.config.verify_layer_diff_ids);
     let mut job = BlobJob {
-        diff_id: names::diff_id(&path, encoding),
+        diff_id: names::diff_id(&path, encoding).or_else(|| legacy_diff_id(pass, &path, encoding)),
         named: named.clone(),
         path,
         size,
@@ -234,7 +237,9 @@ async fn plan(
         sent: pass.sent.clone(),
     };
     if let (Some(d), LayerTransform::Keep) = (&named, transform) {
-        if let Some(dest) = placement::destination(registry, locations, repo, d, None).await? {
+        if let Some(dest) =
+            placement::destination(registry, locations, access, repo, d, None).await?
+        {
             job.dest = dest;
         }
         return Ok(job);
@@ -250,7 +255,7 @@ async fn plan(
             transform,
         };
         if let Some(dest) =
-            placement::destination(registry, locations, repo, &blob, Some(reused)).await?
+            placement::destination(registry, locations, access, repo, &blob, Some(reused)).await?
         {
             // Only verified now: its tar must hash to the diffID its name promised.
             job.dest = dest;
@@ -316,8 +321,20 @@ async fn stream<R: AsyncRead + Unpin>(
     }
 }
 
-/// What later pushes may skip: the compressed form of a layer, and where a blob now is.
+/// The diffID a legacy layer name had when this process saw it last.
+fn legacy_diff_id(pass: &Pass<'_>, path: &str, encoding: Option<LayerEncoding>) -> Option<Digest> {
+    let legacy = encoding == Some(LayerEncoding::Tar) && names::is_legacy_layer(path);
+    legacy.then(|| pass.cache.diff_id_named(path)).flatten()
+}
+
+/// What later pushes may skip: the compressed form of a layer, a legacy layer name's diffID,
+/// and where a blob now is.
 fn remember(cache: &LayerCache, locations: &Locations, done: &Finished) {
+    if let Some(diff_id) = &done.blob.diff_id
+        && names::is_legacy_layer(&done.blob.path)
+    {
+        cache.learn_name(&done.blob.path, diff_id.clone());
+    }
     let uploaded = done.placed.outcome == crate::report::Outcome::Uploaded;
     if let (Some(diff_id), true, true) = (
         &done.blob.diff_id,

@@ -24,12 +24,14 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::PushError;
 pub use request::{Request, Target};
+pub use targets::authorize_one as authorize;
 
 use crate::archive::decode::{self, Compression};
 use crate::archive::input::{self, BodyLimits, Counters, Feed};
 use crate::archive::walk::Walker;
+use crate::auth::{AuthError, Client, PassThrough};
 use crate::config::Config;
-use crate::registry::{Registry, SetupError};
+use crate::registry::{Credentials, Registry, RegistryError, SetupError};
 use crate::report::Report;
 
 /// Shared by every push of the process.
@@ -68,6 +70,7 @@ impl Pusher {
         let events = request.events.clone();
         let seen = counters.clone();
         let ticker = events.ticker(move || seen.received(), sent.clone());
+        let client = request.client.clone();
         let this = self.clone();
         let seen = counters.clone();
         let task = tokio::spawn(crate::telemetry::scoped(async move {
@@ -80,11 +83,14 @@ impl Pusher {
         };
         input::forward(&mut body, &tx, &counters, limits).await;
         drop(tx);
-        let result = task.await.unwrap_or_else(|e| {
-            Err(PushError::Internal {
-                detail: e.to_string(),
+        let result = task
+            .await
+            .unwrap_or_else(|e| {
+                Err(PushError::Internal {
+                    detail: e.to_string(),
+                })
             })
-        });
+            .map_err(|e| judged_by_registry(e, &client));
         if let Some(t) = ticker {
             t.abort();
         }
@@ -104,7 +110,7 @@ impl Pusher {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(target = ?request.target))]
+    #[tracing::instrument(skip_all, fields(target = ?request.target, client = %request.client.name))]
     async fn run(
         &self,
         request: Request,
@@ -113,6 +119,77 @@ impl Pusher {
         sent: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Report, PushError> {
         let started = Instant::now();
+        self.check_request(&request)?;
+        // With a platform filter, which blobs belong is known only at the end: stage them all,
+        // and mount into the target only those of the platforms chosen.
+        let upload_repo = match &request.target {
+            Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
+            _ => self.config.staging_repository.clone(),
+        };
+        let registry = self.registry_for(&request.client);
+        let access = placement::Access {
+            client: &request.client,
+            staging: &self.config.staging_repository,
+        };
+        let ingested = self
+            .read(
+                &request,
+                &registry,
+                access,
+                &upload_repo,
+                feed,
+                counters.clone(),
+                sent,
+            )
+            .await?;
+        let limits = &self.config.limits;
+        let images = crate::image::resolve(
+            &ingested.archive,
+            limits.metadata_file_bytes,
+            limits.references,
+        )?;
+        let images = crate::image::select_platforms(images, &request.platforms)?;
+        let targets = targets::targets(&images, &request.target, &request.extra_tags, limits.tags)?;
+        // Every name the archive gave is checked before anything is published.
+        targets::authorize(&targets, &request.client)?;
+        let publisher = publish::Publisher {
+            registry: &registry,
+            upload_repo: &upload_repo,
+            placed: &ingested.placed,
+            locations: &self.locations,
+            dry_run: request.dry_run,
+            access,
+        };
+        publisher.check_absent_blobs(&images, &targets).await?;
+        let (images, sent) = publisher.publish(&images, &targets).await?;
+        for i in &images {
+            request.events.emit(events::Event::Image {
+                repository: i.repository.clone(),
+                tags: i.tags.clone(),
+                digest: i.digest.clone(),
+            });
+        }
+        let report = Report {
+            dry_run: request.dry_run,
+            client: request.client.name.clone(),
+            images,
+            bytes_received: counters.received(),
+            bytes_sent: ingested.bytes_sent + sent,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            client = %report.client,
+            images = report.images.len(),
+            bytes_sent = report.bytes_sent,
+            seconds = report.seconds,
+            "pushed"
+        );
+        Ok(report)
+    }
+
+    /// What can be refused before a byte is read: tags, and a named target outside the
+    /// client's scopes (nothing may be uploaded into it).
+    fn check_request(&self, request: &Request) -> Result<(), PushError> {
         if request.extra_tags.len() > self.config.limits.tags {
             return Err(PushError::TooManyTags {
                 count: request.extra_tags.len(),
@@ -129,64 +206,39 @@ impl Pusher {
                 name: t.chars().take(300).collect(),
             });
         }
-        // With a platform filter, which blobs belong is known only at the end: stage them all,
-        // and mount into the target only those of the platforms chosen.
-        let upload_repo = match &request.target {
-            Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
-            _ => self.config.staging_repository.clone(),
-        };
-        let ingested = self
-            .read(&request, &upload_repo, feed, counters.clone(), sent)
-            .await?;
-        let limits = &self.config.limits;
-        let images = crate::image::resolve(
-            &ingested.archive,
-            limits.metadata_file_bytes,
-            limits.references,
-        )?;
-        let images = crate::image::select_platforms(images, &request.platforms)?;
-        let targets = targets::targets(
-            &images,
-            &request.target,
-            &request.extra_tags,
-            self.config.limits.tags,
-        )?;
-        let publisher = publish::Publisher {
-            registry: &self.registry,
-            upload_repo: &upload_repo,
-            placed: &ingested.placed,
-            locations: &self.locations,
-            dry_run: request.dry_run,
-        };
-        publisher.check_absent_blobs(&images, &targets).await?;
-        let (images, sent) = publisher.publish(&images, &targets).await?;
-        for i in &images {
-            request.events.emit(events::Event::Image {
-                repository: i.repository.clone(),
-                tags: i.tags.clone(),
-                digest: i.digest.clone(),
-            });
+        if let Target::Named { repository, .. } = &request.target {
+            targets::authorize_one(repository, &request.client)?;
         }
-        let report = Report {
-            dry_run: request.dry_run,
-            images,
-            bytes_received: counters.received(),
-            bytes_sent: ingested.bytes_sent + sent,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            images = report.images.len(),
-            bytes_sent = report.bytes_sent,
-            seconds = report.seconds,
-            "pushed"
-        );
-        Ok(report)
+        Ok(())
+    }
+
+    /// hoist's registry client, or in pass-through mode one carrying the client's own
+    /// credentials and a token cache of its own (shared connection pool).
+    fn registry_for(&self, client: &Client) -> Arc<Registry> {
+        match &client.registry {
+            None => self.registry.clone(),
+            Some(PassThrough::Anonymous) => {
+                Arc::new(self.registry.with_credentials(Credentials::Anonymous))
+            }
+            Some(PassThrough::Basic { username, password }) => {
+                Arc::new(self.registry.with_credentials(Credentials::Basic {
+                    username: username.clone(),
+                    password: password.clone(),
+                }))
+            }
+        }
     }
 
     /// The single pass: decode, walk, stream blobs; then the archive must end cleanly.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one push's parts, each used once"
+    )]
     async fn read(
         &self,
         request: &Request,
+        registry: &Arc<Registry>,
+        access: placement::Access<'_>,
         upload_repo: &str,
         feed: mpsc::Receiver<Feed>,
         counters: Arc<Counters>,
@@ -200,7 +252,7 @@ impl Pusher {
         };
         let config = &self.config;
         let pass = ingest::Pass {
-            registry: &self.registry,
+            registry,
             config,
             upload_repo,
             transform: request
@@ -212,6 +264,7 @@ impl Pusher {
             events: request.events.clone(),
             sent,
             dry_run: request.dry_run,
+            access,
         };
         let ingested = match ingest::ingest(&mut walker, &pass).await {
             Ok(i) => i,
@@ -228,6 +281,26 @@ impl Pusher {
         })??;
         tracing::info!(?compression, entries = ingested.entries, "archive read");
         Ok(ingested)
+    }
+}
+
+/// In pass-through mode the registry judged the client's own credentials: its 401/403 is
+/// the client's UNAUTHORIZED/DENIED, not a fault of hoist's (REGISTRY_UNAUTHORIZED/DENIED).
+fn judged_by_registry(e: PushError, client: &Client) -> PushError {
+    if client.registry.is_none() {
+        return e;
+    }
+    match e {
+        PushError::Registry(RegistryError::Unauthorized { op, detail }) => AuthError::unauthorized(
+            format!("the registry refused your credentials for {op}: {detail}"),
+        )
+        .into(),
+        PushError::Registry(RegistryError::Denied { op, detail }) => AuthError::RegistryDenied {
+            client: client.name.clone(),
+            detail: format!("{op}: {detail}"),
+        }
+        .into(),
+        e => e,
     }
 }
 

@@ -8,10 +8,27 @@ use std::sync::Arc;
 
 use super::cache::Locations;
 use super::error::PushError;
+use crate::auth::Client;
 use crate::codec::LayerTransform;
 use crate::oci::Digest;
 use crate::registry::{Registry, Started};
 use crate::report::Outcome;
+
+/// Which repositories a push may mount from: only those its client may push to, and never
+/// the shared staging repository (that one only for this push's own blobs, at publish).
+/// Stops a client from borrowing a blob out of a repository it cannot see: hoist's own
+/// credentials could read it there, the client's could not.
+#[derive(Clone, Copy)]
+pub(super) struct Access<'a> {
+    pub client: &'a Client,
+    pub staging: &'a str,
+}
+
+impl Access<'_> {
+    pub(super) fn may_mount_from(&self, repo: &str) -> bool {
+        repo != self.staging && self.client.may_push(repo)
+    }
+}
 
 /// Where a blob is in a repository, and how it got there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +71,7 @@ pub(super) struct Reused {
 pub(super) async fn destination(
     registry: &Registry,
     locations: &Locations,
+    access: Access<'_>,
     repo: &str,
     digest: &Digest,
     reused: Option<Reused>,
@@ -66,7 +84,7 @@ pub(super) async fn destination(
             reused,
         }));
     }
-    Ok(source(locations, &repo, digest).map(|from| Dest::Mount { repo, from, reused }))
+    Ok(source(locations, access, &repo, digest).map(|from| Dest::Mount { repo, from, reused }))
 }
 
 impl Dest {
@@ -88,9 +106,14 @@ impl Dest {
     }
 }
 
-/// Where this process last saw a blob, other than `repo`.
-fn source(locations: &Locations, repo: &str, digest: &Digest) -> Option<String> {
-    locations.get(digest).filter(|f| f != repo)
+/// Where this process last saw a blob, other than `repo`, that this push may mount from.
+fn source(
+    locations: &Locations,
+    access: Access<'_>,
+    repo: &str,
+    digest: &Digest,
+) -> Option<String> {
+    locations.find(digest, |f| f != repo && access.may_mount_from(f))
 }
 
 /// Mounts a verified blob; a declined mount is an error (its bytes are gone), and the stale
@@ -118,13 +141,14 @@ pub(super) async fn mount_verified(
 pub(super) async fn find_or_mount(
     registry: &Arc<Registry>,
     locations: &Locations,
+    access: Access<'_>,
     repo: &str,
     digest: &Digest,
 ) -> Result<Option<Outcome>, PushError> {
     if registry.blob_exists(repo, digest).await? {
         return Ok(Some(Outcome::Exists));
     }
-    let Some(from) = source(locations, repo, digest) else {
+    let Some(from) = source(locations, access, repo, digest) else {
         return Ok(None);
     };
     // Any mount failure falls back to an upload (Harbor answers 401 for unknown projects).

@@ -24,6 +24,8 @@ pub(super) struct Publisher<'a> {
     pub locations: &'a Locations,
     /// Write nothing; say what publishing would do.
     pub dry_run: bool,
+    /// Where this push may mount from.
+    pub access: placement::Access<'a>,
 }
 
 impl Publisher<'_> {
@@ -120,8 +122,13 @@ impl Publisher<'_> {
         match &b.source {
             BlobSource::Foreign => Ok(Outcome::Foreign),
             BlobSource::Archive(File::Memory { bytes, .. }) => {
-                let found =
-                    placement::find_or_mount(self.registry, self.locations, repo, &b.digest);
+                let found = placement::find_or_mount(
+                    self.registry,
+                    self.locations,
+                    self.access,
+                    repo,
+                    &b.digest,
+                );
                 if let Some(outcome) = found.await? {
                     return Ok(outcome);
                 }
@@ -165,8 +172,10 @@ impl Publisher<'_> {
             BlobSource::Archive(File::Memory { .. })
                 if self
                     .locations
-                    .get(&b.digest)
-                    .is_some_and(|from| from != repo) =>
+                    .find(&b.digest, |from| {
+                        from != repo && self.access.may_mount_from(from)
+                    })
+                    .is_some() =>
             {
                 Outcome::Mounted
             }

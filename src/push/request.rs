@@ -1,5 +1,8 @@
 //! What a caller asks of one push.
 
+use std::sync::Arc;
+
+use crate::auth::Client;
 use crate::codec::LayerCompression;
 
 /// Where the images go.
@@ -26,4 +29,7 @@ pub struct Request {
     pub platforms: Vec<String>,
     /// Where to tell how the push goes.
     pub events: super::events::Events,
+    /// Who asks: every target must be in its scopes, mounts come only from repositories it
+    /// may push to, and in pass-through mode its credentials reach the registry.
+    pub client: Arc<Client>,
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::error::PushError;
 use super::request::Target;
+use crate::auth::{AuthError, Client};
 use crate::image::Image;
 use crate::oci::reference;
 
@@ -117,6 +118,27 @@ fn from_archive(names: &[reference::ImageName]) -> Targets {
         }
     }
     t
+}
+
+/// Every repository the push would write to must be in the client's scopes; `?tag=` only
+/// adds tags to repositories already decided, so it cannot widen this.
+pub fn authorize(targets: &[Targets], client: &Client) -> Result<(), PushError> {
+    for repository in targets.iter().flat_map(|t| t.keys()) {
+        authorize_one(repository, client)?;
+    }
+    Ok(())
+}
+
+/// One repository against the client's scopes.
+pub fn authorize_one(repository: &str, client: &Client) -> Result<(), PushError> {
+    if client.may_push(repository) {
+        return Ok(());
+    }
+    Err(AuthError::Denied {
+        client: client.name.clone(),
+        repository: repository.chars().take(300).collect(),
+    }
+    .into())
 }
 
 fn invalid(what: &'static str, name: &str) -> PushError {

@@ -116,6 +116,12 @@ impl Auth {
         ))
     }
 
+    /// Whether a challenge was learnt (for tests).
+    #[cfg(test)]
+    pub(super) fn challenged(&self) -> bool {
+        self.challenge.lock().expect("auth lock").is_some()
+    }
+
     /// Remembers the challenge from a 401. Returns false when nothing changed, in which case
     /// retrying with the same credentials is pointless.
     pub fn learn(&self, header: Option<&str>) -> bool {

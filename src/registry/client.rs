@@ -113,6 +113,22 @@ impl Registry {
         })
     }
 
+    /// The same registry and connection pool with other credentials, and a token cache of
+    /// its own: for pass-through, one per client push, so no client's token or credentials
+    /// ever serve another.
+    pub fn with_credentials(&self, credentials: Credentials) -> Registry {
+        Registry {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            auth: Auth::new(credentials),
+            retries: self.retries,
+            idle: self.idle,
+            chunk_size: self.chunk_size,
+            content_length: self.content_length,
+            upload_hosts: self.upload_hosts.clone(),
+        }
+    }
+
     /// How long a transfer may make no progress.
     pub fn idle(&self) -> Duration {
         self.idle
@@ -311,5 +327,33 @@ mod tests {
         assert!(!r.allowed_upload_host(&u("http://uploads.example/put")));
         assert!(!r.allowed_upload_host(&u("https://evil.example/put")));
         assert!(!registry(&[]).allowed_upload_host(&u("https://uploads.example/put")));
+    }
+
+    /// A 401 from another host (an upload host a Location named) must not set the challenge:
+    /// hoist's credentials would follow a realm of that host's choosing.
+    #[tokio::test]
+    async fn a_401_from_another_host_does_not_set_the_challenge() {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(
+                    "www-authenticate",
+                    "Bearer realm=\"http://127.0.0.1:9/steal\"",
+                )],
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other = format!("http://{}/upload", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let r = registry(&[]);
+        let url = Url::parse(&other).unwrap();
+        let result = r
+            .send("PUT upload", &url, &[], || r.http.put(url.clone()))
+            .await;
+        assert!(matches!(result, Err(RegistryError::Unauthorized { .. })));
+        assert!(
+            !r.auth.challenged(),
+            "the other host's challenge was learnt"
+        );
     }
 }

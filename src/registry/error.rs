@@ -36,8 +36,10 @@ impl RegistryError {
     /// The stable error code clients see.
     pub fn code(&self) -> &'static str {
         match self {
-            RegistryError::Unauthorized { .. } => "UNAUTHORIZED",
-            RegistryError::Denied { .. } => "DENIED",
+            // Distinct from the client-facing UNAUTHORIZED/DENIED: here the registry judged
+            // hoist's own credentials, which the client can do nothing about.
+            RegistryError::Unauthorized { .. } => "REGISTRY_UNAUTHORIZED",
+            RegistryError::Denied { .. } => "REGISTRY_DENIED",
             RegistryError::Unreachable { .. } => "REGISTRY_UNAVAILABLE",
             RegistryError::Timeout { .. } => "REGISTRY_TIMEOUT",
             RegistryError::Status { .. }
@@ -229,5 +231,33 @@ mod tests {
             describe_body(b"<html><body><h1>413 Request Entity Too Large</h1></body></html>");
         assert_eq!(code, None);
         assert_eq!(msg, "413 Request Entity Too Large");
+    }
+
+    fn answer_with_retry_after(value: &str) -> Response {
+        let resp = axum::http::Response::builder()
+            .status(503)
+            .header(RETRY_AFTER, value)
+            .body(Vec::<u8>::new())
+            .unwrap();
+        Response::from(resp)
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let secs = retry_after(&answer_with_retry_after("7"));
+        assert_eq!(secs, Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(20);
+        let date = retry_after(&answer_with_retry_after(&httpdate::fmt_http_date(soon))).unwrap();
+        assert!(
+            (Duration::from_secs(18)..=Duration::from_secs(20)).contains(&date),
+            "{date:?}"
+        );
+        let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
+        assert_eq!(
+            retry_after(&answer_with_retry_after(&past)),
+            Some(Duration::ZERO)
+        );
+        let far = retry_after(&answer_with_retry_after("86400"));
+        assert_eq!(far, Some(Duration::from_secs(60)), "capped");
     }
 }
