@@ -57,7 +57,8 @@ fn json_logs_follow_a_good_and_a_failed_push_by_request_id() {
     assert_eq!(access["status"], 201);
     assert_eq!(access["method"], "PUT");
     let s = find(&ok, "push finished");
-    assert_eq!(s["client"], "127.0.0.1");
+    assert_eq!(s["client"], "anonymous", "{s}");
+    assert_eq!(s["peer"], "127.0.0.1");
     assert_eq!(s["repository"], "logs/app");
     assert_eq!(s["tags"], "1,extra");
     assert_eq!(s["digest"], digest.as_str());

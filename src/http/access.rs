@@ -28,6 +28,7 @@ pub async fn admit(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let client = state.auth.authenticate(authorization).await?;
+    crate::telemetry::metrics().client(&client.name);
     check_origin(headers, &state.pusher.config.cors_allow_origins)?;
     if let Target::Named { repository, .. } = target {
         crate::push::authorize(repository, &client)?;

@@ -24,7 +24,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The middleware; see the module docs.
 pub async fn observe(mut req: Request, next: Next) -> Response {
     let id = request_id(&req);
-    let client = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
@@ -46,7 +46,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let mut guard = Finish {
         span: span.clone(),
         meter: meter.clone(),
-        client,
+        peer,
         push: push.then(|| PushTarget::from_request(&req)),
         quiet: matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics"),
         started: Instant::now(),
@@ -112,7 +112,8 @@ impl PushTarget {
 struct Finish {
     span: tracing::Span,
     meter: Arc<Meter>,
-    client: String,
+    /// The peer's address (who the client is, the push's summary says).
+    peer: String,
     push: Option<PushTarget>,
     quiet: bool,
     started: Instant,
@@ -126,13 +127,13 @@ impl Drop for Finish {
         let status = self.status.unwrap_or(499);
         // Probes and scrapes come every few seconds: their lines only at debug level.
         if self.quiet {
-            tracing::debug!(client = %self.client, status, seconds, "request");
+            tracing::debug!(peer = %self.peer, status, seconds, "request");
         } else {
-            tracing::info!(client = %self.client, status, seconds, "request");
+            tracing::info!(peer = %self.peer, status, seconds, "request");
         }
         if let Some(target) = self.push.take() {
             self.meter.close(PushLine {
-                client: std::mem::take(&mut self.client),
+                peer: std::mem::take(&mut self.peer),
                 repository: target.repository,
                 tags: target.tags,
                 status,

@@ -47,6 +47,11 @@ impl Metrics {
         push::succeeded(report);
     }
 
+    /// The request's client is this one (its name, never a credential).
+    pub fn client(&self, name: &str) {
+        push::client(name);
+    }
+
     /// The push failed (or was refused) with this error code.
     pub fn failed(&self, code: &'static str) {
         push::failed(code);

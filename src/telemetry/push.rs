@@ -37,6 +37,8 @@ pub struct Meter {
 #[derive(Default)]
 struct State {
     result: Option<Finish>,
+    /// Who the client is, once authenticated.
+    client: Option<String>,
     /// Blobs placed so far (what a failed push got done before it failed).
     blobs: BTreeMap<&'static str, u64>,
     closed: Option<PushLine>,
@@ -59,7 +61,8 @@ struct Success {
 
 /// What the HTTP layer knows of a push once its answer is out (or its connection gone).
 pub struct PushLine {
-    pub client: String,
+    /// The peer's address.
+    pub peer: String,
     /// From the URL (`/push/{repository}:{tag}`), when it names one.
     pub repository: Option<String>,
     /// The URL's tag and `?tag=` parameters.
@@ -145,7 +148,8 @@ impl Meter {
         let count = |k: &str| blobs.get(k).copied().unwrap_or(0);
         let _entered = self.span.enter();
         tracing::info!(
-            client = line.client,
+            client = state.client,
+            peer = line.peer,
             repository,
             tags,
             digest,
@@ -214,6 +218,10 @@ fn label(outcome: &Outcome) -> &'static str {
         Outcome::Mounted => "mounted",
         Outcome::Foreign => "foreign",
     }
+}
+
+pub(super) fn client(name: &str) {
+    let _ = CURRENT.try_with(|m| m.lock().client = Some(name.to_string()));
 }
 
 pub(super) fn admitted() {
