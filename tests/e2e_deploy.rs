@@ -231,6 +231,28 @@ fn the_kubernetes_config_is_one_hoist_accepts_and_the_probes_match_it() {
     let out = hoist(&["config", "--config", file.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
+    // Listening on 0.0.0.0, hoist starts only when [auth] says who may push: the ConfigMap's
+    // tokens_file, holding the example Secret's tokens, passes that check.
+    let tokens = kind(&docs, "Secret");
+    let tokens = docs
+        .iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some("hoist-tokens"))
+        .unwrap_or(&tokens)["stringData"]["tokens"]
+        .as_str()
+        .expect("the hoist-tokens Secret's tokens")
+        .to_string();
+    let tokens_file = dir.path().join("tokens");
+    std::fs::write(&tokens_file, tokens).unwrap();
+    let flags = hoist::config::Flags::default();
+    let config = hoist::config::Config::load(Some(&file), &flags).unwrap();
+    let mut auth = config.auth.clone();
+    assert_eq!(
+        auth.tokens_file.as_deref(),
+        Some(Path::new("/run/secrets/hoist/tokens"))
+    );
+    auth.tokens_file = Some(tokens_file.clone());
+    hoist::auth::Authenticator::new(&auth, config.listen)
+        .expect("the ConfigMap and the example Secret let hoist start");
     let deployment = kind(&docs, "Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
