@@ -128,8 +128,24 @@ fn a_request_id_that_could_forge_log_lines_is_replaced() {
 #[test]
 fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
     const PASSWORD: &str = "pw-Zq8vK2mX9sLr";
-    const TOKEN: &str = "hoist_tok_R4nd0mS3cr3tV4lu3";
     let reg = Registry::with_password(PASSWORD).unwrap();
+    // A real API token, checked by hoist on every push (tokens file, `hoist token`).
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["token", "--name", "ci-secret", "--repository", "secret/**"])
+        .output()
+        .unwrap();
+    let made = String::from_utf8(made.stdout).unwrap();
+    let token = made
+        .lines()
+        .nth(1)
+        .expect("the token line")
+        .trim()
+        .to_string();
+    let entry = &made[made.find("[[token]]").expect("the entry")..];
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(&tokens, entry).unwrap();
+    let tokens_file = tokens.to_str().unwrap();
     let mut outputs = Vec::new();
     for format in ["text", "json"] {
         let hoist = Hoist::start(
@@ -141,12 +157,13 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
                 ("HOIST_LOG_FORMAT", format),
                 ("HOIST_REGISTRY_USERNAME", REGISTRY_USER),
                 ("HOIST_REGISTRY_PASSWORD", PASSWORD),
+                ("HOIST_AUTH__TOKENS_FILE", tokens_file),
             ],
         )
         .unwrap();
         readyz_becomes(&hoist, 200);
-        let auth = format!("Bearer {TOKEN}");
-        let cookie = format!("session={TOKEN}");
+        let auth = format!("Bearer {token}");
+        let cookie = format!("session={token}");
         let headers = [
             ("authorization", auth.as_str()),
             ("proxy-authorization", auth.as_str()),
@@ -155,6 +172,7 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
         for (seed, corrupt) in [(5, false), (6, true)] {
             let body = oci_archive(seed, 50_000, "secret/app:1", corrupt);
             let a = request(&hoist.addr, "PUT", "/push/secret/app:1", &headers, &body).unwrap();
+            assert_eq!(a.status, if corrupt { 400 } else { 201 }, "{}", a.text());
             outputs.push(a.text());
         }
         outputs.push(readyz(&hoist).text());
@@ -179,7 +197,11 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
     use base64::Engine;
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:{PASSWORD}"));
-    for secret in [PASSWORD, TOKEN, basic.as_str()] {
+    assert!(
+        all.contains("ci-secret"),
+        "the token's client was not named"
+    );
+    for secret in [PASSWORD, token.as_str(), basic.as_str()] {
         assert!(!all.contains(secret), "{secret} leaked:\n{all}");
     }
 }
