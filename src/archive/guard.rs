@@ -123,7 +123,12 @@ impl<R> Guard<R> {
                 reason: "sparse entries are not accepted".into(),
             });
         }
-        self.skip = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        // Rounded up to whole blocks; a size within a block of 2^64 has no such length
+        // (the reader refuses it too: the two must not disagree on where the next header is).
+        self.skip = size
+            .div_ceil(BLOCK as u64)
+            .checked_mul(BLOCK as u64)
+            .ok_or_else(|| self.bad(&format!("its size {size} is larger than any stream")))?;
         self.pax = (typeflag == b'x').then(Vec::new);
         if self.skip == 0 {
             self.pax_done()?;
@@ -328,6 +333,26 @@ mod tests {
         let mut junk = vec![0xabu8; 4096];
         junk[0] = 1;
         assert!(run(&junk, 4096).is_ok());
+    }
+
+    #[test]
+    fn a_size_within_a_block_of_u64_max_is_refused_not_overflowed() {
+        let mut h = header(b"huge", b'0', 0);
+        h[124..136].copy_from_slice(&[
+            0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ]);
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let err = run(&h, 4096).unwrap_err();
+        assert!(err.to_string().contains("larger than any stream"), "{err}");
+        let record = format!("29 size={}\n", u64::MAX);
+        let mut s = header(b"pax", b'x', record.len() as u64);
+        let mut data = record.into_bytes();
+        data.resize(BLOCK, 0);
+        s.extend(data);
+        s.extend(header(b"huge", b'0', 0));
+        assert!(run(&s, 4096).is_err());
     }
 
     #[test]
