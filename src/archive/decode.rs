@@ -91,7 +91,7 @@ async fn run(
         done: false,
     });
     let mut buffered = BufReader::with_capacity(CHUNK, body);
-    let head = match buffered.fill_buf().await {
+    let head = match sniff_head(&mut buffered).await {
         Ok(h) => h,
         Err(e) => return Err(take_fault().unwrap_or_else(|| malformed("at the start", e))),
     };
@@ -100,8 +100,8 @@ async fn run(
             detail: "the request body is empty".into(),
         });
     }
-    let compression = Compression::sniff(head);
-    let reader = decoder(buffered, compression);
+    let compression = Compression::sniff(&head);
+    let reader = decoder(std::io::Cursor::new(head).chain(buffered), compression);
     let result = pump(reader, &tx, &limits, &counters, compression).await;
     match result {
         Ok(()) => Ok(compression),
@@ -110,6 +110,25 @@ async fn run(
             Err(take_fault().unwrap_or(e))
         }
     }
+}
+
+/// Bytes the longest magic number (xz's) needs.
+const SNIFF_BYTES: usize = 6;
+
+/// The body's first bytes, enough to sniff (fewer only when the body is shorter). However the
+/// client's bytes were cut into chunks: a first chunk of one byte must not hide a gzip magic.
+async fn sniff_head<R: tokio::io::AsyncBufRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    while head.len() < SNIFF_BYTES {
+        let buf = body.fill_buf().await?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(SNIFF_BYTES - head.len());
+        head.extend_from_slice(&buf[..n]);
+        body.consume(n);
+    }
+    Ok(head)
 }
 
 /// Largest zstd window accepted: 2^27 = 128 MiB, libzstd's own default cap, stated here so
@@ -290,6 +309,25 @@ mod tests {
             assert_eq!(res.unwrap(), want);
             assert_eq!(out, data, "{want:?}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_magic_number_cut_over_chunks_is_still_sniffed() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 89) as u8).collect();
+        let cases = vec![
+            (Compression::Gzip, gz(&data)),
+            (Compression::Zstd, zstd::encode_all(&data[..], 3).unwrap()),
+        ];
+        for (want, input) in cases {
+            let mut chunks: Vec<Vec<u8>> = input[..5].iter().map(|&b| vec![b]).collect();
+            chunks.push(input[5..].to_vec());
+            let (res, out) = decode_all(chunks, Limits::default()).await;
+            assert_eq!(res.unwrap(), want);
+            assert_eq!(out, data, "{want:?}");
+        }
+        let (res, out) = decode_all(vec![b"ab".to_vec()], Limits::default()).await;
+        assert_eq!(res.unwrap(), Compression::None);
+        assert_eq!(out, b"ab");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
