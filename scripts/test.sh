@@ -14,6 +14,13 @@ fi
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# A CI checkout is built once: incremental state would only take disk. The free space is
+# printed so that a run that fills the disk says so up front.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+say "free disk: $(df -h --output=avail . | tail -1 | tr -d ' ')"
+
 # Debian packages the tests need, and a command each one provides. A test whose tool is
 # missing fails (it never skips), so every one of them is installed here. docker.io brings
 # the Docker CLI and engine that tests/e2e_docker.rs drives.
