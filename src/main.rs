@@ -79,48 +79,47 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {
-        Command::Push(args) => ExitCode::from(cli::push::run(args)),
-        command => match other(command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("Error: {e:?}");
-                ExitCode::FAILURE
-            }
-        },
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-/// Every subcommand but `push`, which has exit codes of its own.
-fn other(command: Command) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        // Exit codes of its own (`hoist push --help`).
+        Command::Push(args) => return Ok(ExitCode::from(cli::push::run(args))),
         Command::Serve { sources, listen } => {
             let config = sources.load(listen, None)?;
             hoist::telemetry::init_logs(config.log_format);
-            runtime.block_on(serve(config))
+            runtime()?.block_on(serve(config))?;
         }
-        Command::Push(_) => unreachable!("handled by main"),
         Command::Token { name, repositories } => {
             let new = hoist::auth::tokens::generate(&name, &repositories)?;
             println!(
                 "# The token for {name} (shown once; hoist keeps only its SHA-256):\n{}\n\n# Add this to the file [auth] tokens_file names:\n{}",
                 new.token.0, new.entry
             );
-            Ok(())
         }
         Command::Config { sources, listen } => {
             let flags = sources.flags(listen, None);
             print!("{}", Config::effective(sources.config.as_deref(), &flags)?);
-            Ok(())
         }
         Command::Healthcheck { sources, listen } => {
             let config = sources.load(listen, None)?;
-            runtime.block_on(healthcheck(config))
+            runtime()?.block_on(healthcheck(config))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

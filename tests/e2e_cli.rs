@@ -314,6 +314,7 @@ fn a_registry_that_is_down_or_failing_exits_3() {
         "{}",
         text(&out.stderr)
     );
+    assert!(!env.cache_file().exists(), "nothing learned, nothing written");
     let proxy = Proxy::start(&reg.url()).unwrap();
     proxy.set_rules(vec![Rule::new(
         "PUT",

@@ -33,8 +33,8 @@ impl Mode {
 }
 
 /// What is known so far.
-#[derive(Default)]
 struct State {
+    started: Instant,
     received: u64,
     sent: u64,
     blobs: u64,
@@ -42,8 +42,9 @@ struct State {
 
 impl State {
     /// `120.00 MiB read, 80.10 MiB sent, 3 blobs, 30.02 MiB/s`.
-    fn line(&self, elapsed: Duration) -> String {
-        let rate = (self.received as f64 / elapsed.as_secs_f64().max(0.001)) as u64;
+    fn line(&self) -> String {
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = (self.received as f64 / elapsed) as u64;
         format!(
             "{} read, {} sent, {} blobs, {}/s",
             HumanBytes(self.received),
@@ -54,67 +55,82 @@ impl State {
     }
 }
 
+/// The mode at work.
+enum View {
+    Bar(ProgressBar),
+    Lines,
+    Quiet,
+}
+
+impl View {
+    /// The bar's counters (the lines say them at their own pace).
+    fn show(&self, state: &State) {
+        if let View::Bar(bar) = self {
+            bar.set_position(state.received);
+            let blobs = state.blobs;
+            bar.set_message(format!("{} sent · {blobs} blobs", HumanBytes(state.sent)));
+        }
+    }
+
+    /// A line that stays: above the bar, or among the lines.
+    fn say(&self, line: &str) {
+        match self {
+            View::Bar(bar) => bar.println(line),
+            View::Lines => eprintln!("hoist: {line}"),
+            View::Quiet => {}
+        }
+    }
+}
+
 /// Follows the events until `done` or `error` (or the channel ends). `total` is the
 /// archive's size when known (a file, not stdin).
 pub async fn follow(mode: Mode, total: Option<u64>, mut rx: UnboundedReceiver<Event>) {
-    let started = Instant::now();
-    let mut state = State::default();
-    let bar = match mode {
-        Mode::Bar => Some(bar(total)),
-        _ => None,
+    let (view, every) = match mode {
+        Mode::Bar => (View::Bar(bar(total)), None),
+        Mode::Lines(every) => (View::Lines, Some(every)),
+        Mode::Quiet => (View::Quiet, None),
     };
-    let mut tick = tokio::time::interval(match mode {
-        Mode::Lines(every) => every,
-        // Unused: the bar redraws itself.
-        _ => Duration::from_secs(3600),
-    });
+    // Without lines the interval is never polled.
+    let mut tick = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
     tick.tick().await;
+    let mut state = State {
+        started: Instant::now(),
+        received: 0,
+        sent: 0,
+        blobs: 0,
+    };
     loop {
         let event = tokio::select! {
-            e = rx.recv() => e,
-            _ = tick.tick() => {
-                if let Mode::Lines(_) = mode {
-                    eprintln!("hoist: {}", state.line(started.elapsed()));
-                }
+            event = rx.recv() => event,
+            _ = tick.tick(), if every.is_some() => {
+                view.say(&state.line());
                 continue;
             }
         };
-        let Some(event) = event else { break };
         match event {
-            Event::Progress {
+            Some(Event::Progress {
                 bytes_received,
                 bytes_sent,
-            } => {
-                state.received = bytes_received;
-                state.sent = bytes_sent;
-            }
-            Event::Blob {
+            }) => (state.received, state.sent) = (bytes_received, bytes_sent),
+            Some(Event::Blob {
                 digest,
                 size,
                 outcome,
                 ..
-            } => {
+            }) => {
                 state.blobs += 1;
-                let line = format!("blob {digest} {} {}", HumanBytes(size), word(outcome));
-                match (&bar, &mode) {
-                    (Some(bar), _) => bar.println(line),
-                    (None, Mode::Lines(_)) => eprintln!("hoist: {line}"),
-                    _ => {}
-                }
+                view.say(&format!(
+                    "blob {digest} {} {}",
+                    HumanBytes(size),
+                    word(outcome)
+                ));
             }
-            Event::Image { .. } => {}
-            Event::Done { .. } | Event::Error { .. } => break,
+            Some(Event::Image { .. }) => {}
+            Some(Event::Done { .. } | Event::Error { .. }) | None => break,
         }
-        if let Some(bar) = &bar {
-            bar.set_position(state.received);
-            bar.set_message(format!(
-                "{} sent · {} blobs",
-                HumanBytes(state.sent),
-                state.blobs
-            ));
-        }
+        view.show(&state);
     }
-    if let Some(bar) = bar {
+    if let View::Bar(bar) = view {
         bar.finish_and_clear();
     }
 }

@@ -10,7 +10,7 @@ use hoist::archive::input::CHUNK;
 use hoist::codec::LayerCompression;
 use hoist::config::Config;
 use hoist::push::events::Events;
-use hoist::push::{Pusher, Request, Target};
+use hoist::push::{Learned, PushError, Pusher, Request, Target};
 use hoist::report::Report;
 use tokio::io::AsyncRead;
 
@@ -165,10 +165,7 @@ async fn push(config: Config, args: PushArgs) -> u8 {
     let result = pusher.push(request, body).await;
     let _ = follower.await;
     if let (Some(c), false) = (&cache, args.dry_run) {
-        let used = result.as_ref().map(used_blobs).unwrap_or_default();
-        if let Err(e) = c.save(pusher.learned(), &used) {
-            eprintln!("hoist: warning: could not write the cache: {e}");
-        }
+        save(c, pusher.learned(), &result);
     }
     print(result, args.json)
 }
@@ -206,6 +203,18 @@ async fn open(file: &str) -> std::io::Result<(Box<dyn AsyncRead + Unpin + Send>,
     Ok((Box::new(f), Some(size)))
 }
 
+/// Writes what the push learned, unless there is nothing to keep (a push that failed before
+/// the registry answered, with nothing in the file for it).
+fn save(cache: &CacheFile, learned: Learned, result: &Result<Report, PushError>) {
+    if learned == Learned::default() && cache.learned() == &learned {
+        return;
+    }
+    let used = result.as_ref().map(used_blobs).unwrap_or_default();
+    if let Err(e) = cache.save(learned, &used) {
+        eprintln!("hoist: warning: could not write the cache: {e}");
+    }
+}
+
 /// Every blob the push placed: these come first in the cache.
 fn used_blobs(report: &Report) -> HashSet<hoist::oci::Digest> {
     let blobs = report.images.iter().flat_map(|i| &i.blobs);
@@ -213,7 +222,7 @@ fn used_blobs(report: &Report) -> HashSet<hoist::oci::Digest> {
 }
 
 /// The result on stdout (or the error on stderr without `--json`); the exit code.
-fn print(result: Result<Report, hoist::push::PushError>, json: bool) -> u8 {
+fn print(result: Result<Report, PushError>, json: bool) -> u8 {
     let (text, code) = match (&result, json) {
         (Ok(report), true) => (to_json(report), exit::OK),
         (Ok(report), false) => (summary::summary(report), exit::OK),
