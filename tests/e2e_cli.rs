@@ -314,7 +314,10 @@ fn a_registry_that_is_down_or_failing_exits_3() {
         "{}",
         text(&out.stderr)
     );
-    assert!(!env.cache_file().exists(), "nothing learned, nothing written");
+    assert!(
+        !env.cache_file().exists(),
+        "nothing learned, nothing written"
+    );
     let proxy = Proxy::start(&reg.url()).unwrap();
     proxy.set_rules(vec![Rule::new(
         "PUT",
@@ -516,42 +519,52 @@ fn a_second_process_mounts_what_the_first_pushed() {
     assert!(!uploads_into(&reg, "cache/c").is_empty());
 }
 
-/// The same for a docker-archive whose uncompressed layers hoist gzips: the second process
-/// knows what each layer became (the layer cache, kept in the file too) and where it is, so
+/// The same for docker-archives whose uncompressed layers hoist gzips (podman's, named by
+/// diffID, and legacy `docker save`'s `<id>/layer.tar`): the second process knows what each
+/// layer became (the layer cache and legacy names, kept in the file too) and where it is, so
 /// it only hashes the layers and mounts them.
 #[test]
 fn a_docker_archive_pushed_again_elsewhere_is_mounted_not_recompressed() {
     let (reg, env) = (Registry::start().unwrap(), Env::new());
-    let built = archives::podman("localhost/fixture/cache:v1");
-    let file = env.file("podman.tar", &built.bytes);
-    let path = file.to_str().unwrap();
-    let first = env.push(&[
-        path,
-        "cache/docker-a:v1",
-        "--registry",
-        &reg.url(),
-        "--json",
-    ]);
-    assert_eq!(outcomes(&first), ["uploaded"; 4], "{}", text(&first.stderr));
-    let second = env.push(&[
-        path,
-        "cache/docker-b:v1",
-        "--registry",
-        &reg.url(),
-        "--json",
-    ]);
-    assert_eq!(
-        outcomes(&second),
-        ["mounted"; 4],
-        "{}",
-        text(&second.stderr)
-    );
-    let again = uploads_into(&reg, "cache/docker-b");
-    assert!(again.is_empty(), "bytes were sent again: {again:?}");
-    assert_eq!(
-        registry_digest(&reg, "cache/docker-b", "v1"),
-        registry_digest(&reg, "cache/docker-a", "v1")
-    );
+    let archives = [
+        ("podman", archives::podman("localhost/fixture/cache:v1")),
+        ("legacy", archives::legacy(archives::DupLink::Symlink)),
+    ];
+    for (name, built) in archives {
+        let file = env.file(&format!("{name}.tar"), &built.bytes);
+        let path = file.to_str().unwrap();
+        let (a, b) = (format!("cache/{name}-a"), format!("cache/{name}-b"));
+        let push = |repo: &str| {
+            env.push(&[
+                path,
+                &format!("{repo}:v1"),
+                "--registry",
+                &reg.url(),
+                "--json",
+            ])
+        };
+        let first = push(&a);
+        let uploaded = outcomes(&first);
+        assert!(uploaded.len() >= 2, "{name}: {uploaded:?}");
+        assert!(
+            uploaded.iter().all(|o| o == "uploaded"),
+            "{name}: {uploaded:?}"
+        );
+        let second = push(&b);
+        let mounted = outcomes(&second);
+        assert_eq!(mounted.len(), uploaded.len(), "{name}");
+        assert!(
+            mounted.iter().all(|o| o == "mounted"),
+            "{name}: {mounted:?} {}",
+            text(&second.stderr)
+        );
+        let again = uploads_into(&reg, &b);
+        assert!(again.is_empty(), "{name}: bytes were sent again: {again:?}");
+        assert_eq!(
+            registry_digest(&reg, &b, "v1"),
+            registry_digest(&reg, &a, "v1")
+        );
+    }
 }
 
 /// The cache is only a hint: a corrupt file is ignored with a warning (and replaced), and a
