@@ -2,7 +2,7 @@
 //! admit the request, hand the archive to the pusher, render what comes back.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, access, admission, progress};
@@ -45,8 +45,13 @@ async fn handle(state: AppState, target: Result<Target, PushError>, req: Request
     let (target, query, client) = match early {
         Ok(v) => v,
         Err(e) => {
+            let from_browser = req.headers().contains_key(header::ORIGIN);
             admission::drain(req).await;
-            return ApiError(e).into_response();
+            let mut response = ApiError(e).into_response();
+            if from_browser {
+                access::offer_browsers_bearer_only(&mut response);
+            }
+            return response;
         }
     };
     let ndjson = admission::wants_ndjson(&req);
