@@ -12,7 +12,7 @@ use std::process::Command;
 use fantoccini::key::Key;
 
 use page_support::links::{BAD_GATEWAY_PAGE, FailingProxy, Failure, SlowLink};
-use page_support::{Browser, wait_for};
+use page_support::{Browser, PUSH_WITHIN, wait_for};
 use support::archives::{self, DupLink, image, image_corrupt};
 use support::{Hoist, Registry, get_text};
 
@@ -31,7 +31,9 @@ fn archive_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// The manifest digest the registry serves for `repository:tag`, hashed here.
 fn registry_digest(reg: &Registry, repository: &str, tag: &str) -> String {
-    let (bytes, _) = reg.manifest(repository, tag).expect("the manifest is in the registry");
+    let (bytes, _) = reg
+        .manifest(repository, tag)
+        .expect("the manifest is in the registry");
     support::sha256(&bytes)
 }
 
@@ -48,41 +50,31 @@ async fn a_push_through_the_page_shows_progress_then_ref_at_digest_and_is_in_the
     let file = archive_file(&dir, "app.tar", &img.tar);
     let browser = Browser::start().await;
     browser.open(&link.url).await;
-    assert!(!browser.displayed("token-field").await, "no token without auth");
+    assert!(
+        !browser.displayed("token-field").await,
+        "no token without auth"
+    );
     browser.choose_file(&file).await;
     browser.fill("reference", "page/app:v1").await;
     browser.fill("tags", "extra, latest").await;
     browser.screenshot("1-before-push").await;
 
     browser.element("push").await.click().await.expect("click");
-    wait_for("the upload half done", PUSH_SECONDS, || async {
-        let bar = "const bar = document.getElementById('upload-bar'); return [bar.value, bar.max]";
-        let bar = browser.client.execute(bar, vec![]).await.ok()?;
-        let (value, max) = (bar[0].as_f64()?, bar[1].as_f64()?);
-        (value > 0.0 && value < max && max > 1e6).then_some(())
-    })
-    .await;
-    browser.screenshot("2-during-upload").await;
-    assert!(!browser.enabled("push").await, "the button is disabled while pushing");
-    // Chromium reads hoist's streamed answer once the archive has left it (HTTP/1.1), so the
-    // registry's side shows from then on, while hoist is still sending blobs.
-    wait_for("bytes sent to the registry", PUSH_SECONDS, || async {
-        let registry = browser.text("registry-text").await;
-        (!registry.is_empty() && !registry.starts_with("0 B")).then_some(())
-    })
-    .await;
-    browser.screenshot("3-during-push").await;
-    assert!(!browser.enabled("push").await, "the button is disabled while pushing");
-    let status = browser.text("status").await;
-    assert!(!status.starts_with("Pushed") && !status.starts_with("Failed"), "{status}");
+    watch_the_push_in_flight(&browser).await;
 
     let result = browser.outcome().await.expect("the push succeeds");
     browser.screenshot("4-after-push").await;
     let digest = registry_digest(&reg, "page/app", "v1");
     for tag in ["v1", "extra", "latest"] {
-        assert!(result.contains(&format!("page/app:{tag}@{digest}")), "{result}");
+        assert!(
+            result.contains(&format!("page/app:{tag}@{digest}")),
+            "{result}"
+        );
     }
-    assert!(result.contains("Blobs: 3 uploaded, 0 already there, 0 mounted."), "{result}");
+    assert!(
+        result.contains("Blobs: 3 uploaded, 0 already there, 0 mounted."),
+        "{result}"
+    );
     assert!(result.contains(" seconds"), "{result}");
     assert!(browser.enabled("push").await);
     let mut tags = reg.tags("page/app");
@@ -98,17 +90,59 @@ async fn a_push_through_the_page_shows_progress_then_ref_at_digest_and_is_in_the
     browser.fill("reference", "page/app:v1").await;
     browser.element("push").await.click().await.expect("click");
     let again = browser.outcome().await.expect("the second push succeeds");
-    assert!(again.contains("Blobs: 0 uploaded, 3 already there, 0 mounted."), "{again}");
+    assert!(
+        again.contains("Blobs: 0 uploaded, 3 already there, 0 mounted."),
+        "{again}"
+    );
     browser.close().await;
 }
 
-const PUSH_SECONDS: std::time::Duration = page_support::PUSH_WITHIN;
+/// While the push runs: the upload bar part way (screenshot), then bytes sent to the registry
+/// (screenshot); the button disabled all along, the status not yet saying how it ended.
+async fn watch_the_push_in_flight(browser: &Browser) {
+    wait_for("the upload part way", PUSH_WITHIN, || async {
+        let bar = "const bar = document.getElementById('upload-bar'); return [bar.value, bar.max]";
+        let bar = browser.client.execute(bar, vec![]).await.ok()?;
+        let (value, max) = (bar[0].as_f64()?, bar[1].as_f64()?);
+        (value > 0.0 && value < max && max > 1e6).then_some(())
+    })
+    .await;
+    browser.screenshot("2-during-upload").await;
+    assert!(
+        !browser.enabled("push").await,
+        "the button is disabled while pushing"
+    );
+    // Chromium reads hoist's streamed answer once the archive has left it (HTTP/1.1), so the
+    // registry's side shows from then on, while hoist is still sending blobs.
+    wait_for("bytes sent to the registry", PUSH_WITHIN, || async {
+        let registry = browser.text("registry-text").await;
+        (!registry.is_empty() && !registry.starts_with("0 B")).then_some(())
+    })
+    .await;
+    browser.screenshot("3-during-push").await;
+    assert!(
+        !browser.enabled("push").await,
+        "the button is disabled while pushing"
+    );
+    let status = browser.text("status").await;
+    assert!(
+        !status.starts_with("Pushed") && !status.starts_with("Failed"),
+        "{status}"
+    );
+}
 
 /// The raw answer is there but folded away; opened, it is the NDJSON stream ending in `done`.
 async fn assert_raw_answer_behind_a_toggle(browser: &Browser) {
     assert!(browser.displayed("raw").await);
     assert!(!browser.displayed("raw-text").await, "folded at first");
-    browser.client.find(fantoccini::Locator::Css("#raw summary")).await.unwrap().click().await.unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#raw summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let raw = browser.text("raw-text").await;
     let last = raw.lines().last().unwrap_or_default();
     let last: serde_json::Value = serde_json::from_str(last).expect("an NDJSON line");
@@ -132,9 +166,17 @@ async fn a_bad_request_and_a_bad_archive_are_shown_with_their_codes_and_nothing_
     browser.element("push").await.click().await.expect("click");
     let (code, words, message) = browser.outcome().await.expect_err("refused");
     assert_eq!(code, "REFERENCE_INVALID");
-    assert!(words.contains("repository, tags or options were refused"), "{words}");
+    assert!(
+        words.contains("repository, tags or options were refused"),
+        "{words}"
+    );
     assert!(message.contains("HTTP 400"), "{message}");
-    assert!(browser.text("status").await.starts_with("Failed: REFERENCE_INVALID"));
+    assert!(
+        browser
+            .text("status")
+            .await
+            .starts_with("Failed: REFERENCE_INVALID")
+    );
 
     browser.fill("reference", "bad/app:v1").await;
     browser.element("push").await.click().await.expect("click");
@@ -142,8 +184,15 @@ async fn a_bad_request_and_a_bad_archive_are_shown_with_their_codes_and_nothing_
     browser.screenshot("5-bad-archive").await;
     assert_eq!(code, "DIGEST_MISMATCH");
     assert!(words.contains("not a valid image archive"), "{words}");
-    assert!(message.contains(&img.layers[0]) || message.contains("digest"), "{message}");
-    assert_eq!(browser.focused().await, "failure-heading", "focus goes to the failure");
+    assert!(
+        message.contains(&img.layers[0]) || message.contains("digest"),
+        "{message}"
+    );
+    assert_eq!(
+        browser.focused().await,
+        "failure-heading",
+        "focus goes to the failure"
+    );
     assert!(browser.enabled("push").await);
     assert!(reg.all_tags().is_empty(), "{:?}", reg.all_tags());
     browser.close().await;
@@ -157,7 +206,10 @@ fn api_token(dir: &tempfile::TempDir) -> (String, PathBuf) {
         .expect("hoist token");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let token = text.lines().find(|l| l.starts_with("hoist_")).expect("a token line");
+    let token = text
+        .lines()
+        .find(|l| l.starts_with("hoist_"))
+        .expect("a token line");
     let entry = text.split_once("[[token]]").expect("an entry").1;
     let path = dir.path().join("tokens.toml");
     std::fs::write(&path, format!("[[token]]{entry}")).unwrap();
@@ -199,7 +251,10 @@ async fn with_auth_on_the_page_asks_for_a_token_refuses_a_wrong_one_and_pushes_w
     browser.element("push").await.click().await.expect("click");
     let result = browser.outcome().await.expect("the push succeeds");
     let digest = registry_digest(&reg, "page/app", "v1");
-    assert!(result.contains(&format!("page/app:v1@{digest}")), "{result}");
+    assert!(
+        result.contains(&format!("page/app:v1@{digest}")),
+        "{result}"
+    );
     assert!(result.contains("as page-user"), "{result}");
     let stored = browser
         .client
@@ -236,8 +291,17 @@ async fn a_proxy_error_page_and_a_dropped_connection_are_told_in_words() {
     browser.screenshot("7-proxy-502").await;
     assert_eq!(code, "HTTP 502");
     assert!(words.contains("proxy or load balancer"), "{words}");
-    let raw = browser.element("raw-text").await.prop("textContent").await.unwrap();
-    assert_eq!(raw.as_deref(), Some(BAD_GATEWAY_PAGE), "the page quoted as text");
+    let raw = browser
+        .element("raw-text")
+        .await
+        .prop("textContent")
+        .await
+        .unwrap();
+    assert_eq!(
+        raw.as_deref(),
+        Some(BAD_GATEWAY_PAGE),
+        "the page quoted as text"
+    );
     assert!(browser.enabled("push").await);
 
     let proxy = FailingProxy::start(page, Failure::Drop);
@@ -269,14 +333,23 @@ async fn the_page_works_with_the_keyboard_alone() {
     browser.choose_file(&file).await;
     browser.press(&[tab]).await;
     assert_eq!(browser.focused().await, "reference");
-    browser.press(&"kbd/app:1".chars().collect::<Vec<_>>()).await;
+    browser
+        .press(&"kbd/app:1".chars().collect::<Vec<_>>())
+        .await;
     browser.press(&[tab]).await;
     assert_eq!(browser.focused().await, "tags");
     browser.press(&"two".chars().collect::<Vec<_>>()).await;
     browser.press(&[tab]).await;
     assert_eq!(browser.focused().await, "compression");
-    browser.press(&[char::from(Key::Down), char::from(Key::Down)]).await;
-    let value = browser.element("compression").await.prop("value").await.unwrap();
+    browser
+        .press(&[char::from(Key::Down), char::from(Key::Down)])
+        .await;
+    let value = browser
+        .element("compression")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(value.as_deref(), Some("zstd"));
     browser.press(&[tab]).await;
     assert_eq!(browser.focused().await, "push");
@@ -284,10 +357,17 @@ async fn the_page_works_with_the_keyboard_alone() {
 
     let result = browser.outcome().await.expect("the push succeeds");
     browser.screenshot("9-keyboard-push").await;
-    assert_eq!(browser.focused().await, "result-heading", "focus goes to the result");
+    assert_eq!(
+        browser.focused().await,
+        "result-heading",
+        "focus goes to the result"
+    );
     let digest = registry_digest(&reg, "kbd/app", "1");
     assert!(result.contains(&format!("kbd/app:1@{digest}")), "{result}");
-    assert!(result.contains(&format!("kbd/app:two@{digest}")), "{result}");
+    assert!(
+        result.contains(&format!("kbd/app:two@{digest}")),
+        "{result}"
+    );
     let (manifest, _) = reg.manifest("kbd/app", "1").unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     for layer in manifest["layers"].as_array().unwrap() {

@@ -77,14 +77,18 @@ impl Browser {
         let caps = json!({ "goog:chromeOptions": { "args": browser_args } });
         let caps = caps.as_object().expect("an object").clone();
         let url = format!("http://127.0.0.1:{port}");
-        let client = wait_for("chromedriver to start a session", Duration::from_secs(30), || {
-            let caps = caps.clone();
-            let url = url.clone();
-            async move {
-                let mut builder = ClientBuilder::rustls().expect("rustls connector");
-                builder.capabilities(caps).connect(&url).await.ok()
-            }
-        })
+        let client = wait_for(
+            "chromedriver to start a session",
+            Duration::from_secs(30),
+            || {
+                let caps = caps.clone();
+                let url = url.clone();
+                async move {
+                    let mut builder = ClientBuilder::rustls().expect("rustls connector");
+                    builder.capabilities(caps).connect(&url).await.ok()
+                }
+            },
+        )
         .await;
         Browser { driver, client }
     }
@@ -93,7 +97,9 @@ impl Browser {
     pub async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("goto");
         wait_for("the page's script", Duration::from_secs(10), || async {
-            let ready = self.client.execute("return typeof send === 'function'", vec![]);
+            let ready = self
+                .client
+                .execute("return typeof send === 'function'", vec![]);
             ready.await.ok().filter(|v| v == true)
         })
         .await;
@@ -110,7 +116,11 @@ impl Browser {
     }
 
     pub async fn displayed(&self, id: &str) -> bool {
-        self.element(id).await.is_displayed().await.expect("displayed")
+        self.element(id)
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
     }
 
     pub async fn enabled(&self, id: &str) -> bool {
@@ -127,7 +137,10 @@ impl Browser {
     /// Chooses the archive: WebDriver's stand-in for the system's file dialog.
     pub async fn choose_file(&self, path: &Path) {
         let input = self.element("file").await;
-        input.send_keys(path.to_str().expect("utf-8 path")).await.expect("choose file");
+        input
+            .send_keys(path.to_str().expect("utf-8 path"))
+            .await
+            .expect("choose file");
     }
 
     /// Presses keys on the keyboard, one after the other.
@@ -138,7 +151,10 @@ impl Browser {
                 .then(KeyAction::Down { value: key })
                 .then(KeyAction::Up { value: key });
         }
-        self.client.perform_actions(actions).await.expect("key actions");
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("key actions");
     }
 
     /// The id of the element that has the keyboard focus.
