@@ -144,10 +144,16 @@ mod tests {
         let mut response = Response::new(axum::body::Body::empty());
         for challenge in crate::auth::CHALLENGES {
             let value = HeaderValue::from_static(challenge);
-            response.headers_mut().append(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, value);
         }
         offer_browsers_bearer_only(&mut response);
-        let left: Vec<_> = response.headers().get_all(header::WWW_AUTHENTICATE).iter().collect();
+        let left: Vec<_> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .collect();
         assert_eq!(left, [r#"Bearer realm="hoist""#]);
     }
 }
