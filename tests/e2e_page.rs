@@ -376,3 +376,80 @@ async fn the_page_works_with_the_keyboard_alone() {
     }
     browser.close().await;
 }
+
+/// A registry that takes only `user`'s Basic login (htpasswd, bcrypt).
+fn htpasswd_registry(dir: &tempfile::TempDir, user: &str, password: &str) -> Registry {
+    let hash = bcrypt::hash_with_result(password, 4).expect("bcrypt");
+    let file = dir.path().join("htpasswd");
+    let line = format!(
+        "{user}:{}\n",
+        hash.format_for_version(bcrypt::Version::TwoY)
+    );
+    std::fs::write(&file, line).expect("htpasswd");
+    let auth = format!(
+        "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+        file.display()
+    );
+    Registry::start_with(&auth).expect("registry starts")
+}
+
+/// The manifest digest of `repository:tag`, read from the registry with a Basic login.
+fn registry_digest_as(reg: &Registry, login: &str, repository: &str, tag: &str) -> String {
+    let url = format!("{}/v2/{repository}/manifests/{tag}", reg.url());
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            login,
+            "-H",
+            support::registry::ACCEPT_ALL,
+            &url,
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{repository}:{tag} is not in the registry"
+    );
+    support::sha256(&out.stdout)
+}
+
+/// Pass-through (`[auth] mode = "registry"`): the page asks for a registry login instead of a
+/// token and sends it as Basic, UTF-8 and all; a wrong password is refused by the registry
+/// (401 UNAUTHORIZED, in words) and the right one pushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_pass_through_mode_the_page_asks_for_the_registry_login() {
+    let dir = support::scratch();
+    let (user, password) = ("alice", "pässwörd");
+    let reg = htpasswd_registry(&dir, user, password);
+    let hoist = Hoist::options(&reg.url())
+        .env("HOIST_AUTH__MODE", "registry")
+        .start()
+        .expect("hoist starts");
+    let img = image(75, &[200_000], "v1");
+    let file = archive_file(&dir, "app.tar", &img.tar);
+    let browser = Browser::start().await;
+    browser.open(&hoist.url).await;
+    assert!(browser.displayed("login-fields").await);
+    assert!(!browser.displayed("token-field").await);
+    browser.choose_file(&file).await;
+    browser.fill("reference", "pass/app:v1").await;
+    browser.fill("username", user).await;
+
+    browser.fill("password", "wrong").await;
+    browser.element("push").await.click().await.expect("click");
+    let (code, words, _) = browser.outcome().await.expect_err("refused");
+    assert_eq!(code, "UNAUTHORIZED");
+    assert!(words.starts_with("Refused"), "{words}");
+
+    browser.fill("password", password).await;
+    browser.element("push").await.click().await.expect("click");
+    let result = browser.outcome().await.expect("the push succeeds");
+    let digest = registry_digest_as(&reg, &format!("{user}:{password}"), "pass/app", "v1");
+    assert!(
+        result.contains(&format!("pass/app:v1@{digest}")),
+        "{result}"
+    );
+    assert!(result.contains("as alice"), "{result}");
+    browser.close().await;
+}
