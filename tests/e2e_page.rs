@@ -6,36 +6,15 @@
 mod page_support;
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use fantoccini::key::Key;
 
 use page_support::links::{BAD_GATEWAY_PAGE, FailingProxy, Failure, SlowLink};
+use page_support::setups::{
+    api_token, archive_file, env, htpasswd_registry, registry_digest, registry_digest_as,
+};
 use page_support::{Browser, PUSH_WITHIN, wait_for};
 use support::archives::{self, DupLink, image, image_corrupt};
 use support::{Hoist, Registry, get_text};
-
-fn env() -> (Registry, Hoist) {
-    let reg = Registry::start().expect("registry starts");
-    let hoist = Hoist::start(&reg).expect("hoist starts");
-    (reg, hoist)
-}
-
-/// Writes an archive where the browser can pick it up.
-fn archive_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).expect("write archive");
-    path
-}
-
-/// The manifest digest the registry serves for `repository:tag`, hashed here.
-fn registry_digest(reg: &Registry, repository: &str, tag: &str) -> String {
-    let (bytes, _) = reg
-        .manifest(repository, tag)
-        .expect("the manifest is in the registry");
-    support::sha256(&bytes)
-}
 
 /// A push through the page over a slow link (4 MB/s, a 29 MB archive): while it runs the page
 /// shows bytes sent to hoist and to the registry and the button is disabled; at the end it
@@ -198,24 +177,6 @@ async fn a_bad_request_and_a_bad_archive_are_shown_with_their_codes_and_nothing_
     browser.close().await;
 }
 
-/// A fresh API token from `hoist token`, and the tokens file entry for it.
-fn api_token(dir: &tempfile::TempDir) -> (String, PathBuf) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .args(["token", "--name", "page-user", "--repository", "page/**"])
-        .output()
-        .expect("hoist token");
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let token = text
-        .lines()
-        .find(|l| l.starts_with("hoist_"))
-        .expect("a token line");
-    let entry = text.split_once("[[token]]").expect("an entry").1;
-    let path = dir.path().join("tokens.toml");
-    std::fs::write(&path, format!("[[token]]{entry}")).unwrap();
-    (token.to_string(), path)
-}
-
 /// With `[auth] tokens_file` the page asks for a token: a wrong one is refused (401
 /// UNAUTHORIZED, in words) and tags nothing, the right one pushes, and the page keeps it in
 /// no storage.
@@ -375,43 +336,6 @@ async fn the_page_works_with_the_keyboard_alone() {
         assert!(media_type.ends_with("+zstd"), "{media_type}");
     }
     browser.close().await;
-}
-
-/// A registry that takes only `user`'s Basic login (htpasswd, bcrypt).
-fn htpasswd_registry(dir: &tempfile::TempDir, user: &str, password: &str) -> Registry {
-    let hash = bcrypt::hash_with_result(password, 4).expect("bcrypt");
-    let file = dir.path().join("htpasswd");
-    let line = format!(
-        "{user}:{}\n",
-        hash.format_for_version(bcrypt::Version::TwoY)
-    );
-    std::fs::write(&file, line).expect("htpasswd");
-    let auth = format!(
-        "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
-        file.display()
-    );
-    Registry::start_with(&auth).expect("registry starts")
-}
-
-/// The manifest digest of `repository:tag`, read from the registry with a Basic login.
-fn registry_digest_as(reg: &Registry, login: &str, repository: &str, tag: &str) -> String {
-    let url = format!("{}/v2/{repository}/manifests/{tag}", reg.url());
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "-u",
-            login,
-            "-H",
-            support::registry::ACCEPT_ALL,
-            &url,
-        ])
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "{repository}:{tag} is not in the registry"
-    );
-    support::sha256(&out.stdout)
 }
 
 /// Pass-through (`[auth] mode = "registry"`): the page asks for a registry login instead of a

@@ -2,9 +2,11 @@
 //! `chromedriver` over WebDriver (the `fantoccini` crate), with helpers that read the upload
 //! page the way a person sees it. Every wait polls a condition and is bounded.
 //! [`links`] holds the loopback stand-ins between the browser and hoist: a slow link (so a
-//! push lasts long enough to be seen) and a proxy that fails on its own.
+//! push lasts long enough to be seen) and a proxy that fails on its own; [`setups`] the
+//! registries, tokens and archives the tests start from.
 
 pub mod links;
+pub mod setups;
 
 use std::future::Future;
 use std::os::unix::process::CommandExt;
