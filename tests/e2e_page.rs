@@ -55,6 +55,10 @@ async fn a_push_through_the_page_shows_progress_then_ref_at_digest_and_is_in_the
         "{result}"
     );
     assert!(result.contains(" seconds"), "{result}");
+    // Counted from the stream's `blob` events (the two layers; the config is pushed from
+    // memory), apart from the report's counts above.
+    let registry = browser.text("registry-text").await;
+    assert!(registry.ends_with(" sent, 2 layers done"), "{registry}");
     assert!(browser.enabled("push").await);
     let mut tags = reg.tags("page/app");
     tags.sort();
