@@ -1,15 +1,16 @@
 //! The `hoist` command: `serve` runs the gateway, `push` runs the same pipeline on a file,
 //! `config` prints the effective configuration, `healthcheck` asks a running server.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod cli;
+
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use hoist::archive::input::CHUNK;
-use hoist::codec::LayerCompression;
-use hoist::config::{Config, Flags};
+use clap::{Parser, Subcommand};
+use hoist::config::Config;
+
+use cli::Sources;
 
 #[derive(Parser)]
 #[command(
@@ -24,18 +25,6 @@ struct Cli {
     command: Command,
 }
 
-/// Where the configuration comes from; shared by every subcommand.
-#[derive(Args)]
-struct Sources {
-    /// TOML config file (every key and its default: config/hoist.toml). HOIST_* environment
-    /// variables override it, and flags override both.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Backend registry URL (default http://127.0.0.1:5000; env HOIST_REGISTRY).
-    #[arg(long, value_name = "URL")]
-    registry: Option<String>,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP gateway.
@@ -46,32 +35,9 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
-    /// Push one image archive without the server: the same pipeline, the same JSON report.
-    #[command(
-        after_help = "Examples:\n  hoist push app.tar.gz team/app:1.0 --registry https://registry.example\n  \
-                      docker save app:1 | hoist push - team/app:1\n  \
-                      hoist push images.tar            # names from the archive (RepoTags, ref.name)\n\n\
-                      Exits 0 and prints the report (JSON) on success; exits 1 and prints\n\
-                      {\"error\": {\"code\", \"message\"}} on stderr on failure."
-    )]
-    Push {
-        /// The archive: docker save, podman/skopeo docker-archive or oci-archive, optionally
-        /// gzip/zstd/xz/bzip2-compressed; `-` reads it from stdin.
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Where to push: REPOSITORY[:TAG]. Optional: without it every image is pushed under
-        /// the names the archive gives it; without :TAG, under the archive's tags.
-        #[arg(value_name = "REPOSITORY[:TAG]")]
-        reference: Option<String>,
-        #[command(flatten)]
-        sources: Sources,
-        /// An extra tag (repeatable).
-        #[arg(long = "tag", value_name = "TAG")]
-        tags: Vec<String>,
-        /// What to do with uncompressed layers: gzip (default), zstd or keep.
-        #[arg(long, value_name = "HOW")]
-        layer_compression: Option<LayerCompression>,
-    },
+    /// Push one image archive without the server: the same pipeline, the same report.
+    #[command(after_help = cli::push::AFTER_HELP)]
+    Push(cli::push::PushArgs),
     /// Make a new API token: prints it (shown once) and the entry for the tokens file.
     Token {
         /// The client's name, shown in logs and push reports.
@@ -100,28 +66,36 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    match cli.command {
-        Command::Serve { sources, listen } => {
-            let config = load(&sources, listen, None)?;
-            hoist::telemetry::init_logs(config.log_format);
-            runtime.block_on(serve(config))
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print and succeed; a usage error is EX_USAGE, never
+            // clap's 2, which `hoist push` keeps for a bad archive.
+            let _ = e.print();
+            return match e.use_stderr() {
+                true => ExitCode::from(cli::USAGE),
+                false => ExitCode::SUCCESS,
+            };
         }
-        Command::Push {
-            file,
-            reference,
-            sources,
-            tags,
-            layer_compression,
-        } => {
-            let config = load(&sources, None, layer_compression)?;
+    };
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        // Exit codes of its own (`hoist push --help`).
+        Command::Push(args) => return Ok(ExitCode::from(cli::push::run(args))),
+        Command::Serve { sources, listen } => {
+            let config = sources.load(listen, None)?;
             hoist::telemetry::init_logs(config.log_format);
-            let code = runtime.block_on(push(config, file, reference, tags))?;
-            std::process::exit(code);
+            runtime()?.block_on(serve(config))?;
         }
         Command::Token { name, repositories } => {
             let new = hoist::auth::tokens::generate(&name, &repositories)?;
@@ -129,35 +103,23 @@ fn main() -> anyhow::Result<()> {
                 "# The token for {name} (shown once; hoist keeps only its SHA-256):\n{}\n\n# Add this to the file [auth] tokens_file names:\n{}",
                 new.token.0, new.entry
             );
-            Ok(())
         }
         Command::Config { sources, listen } => {
-            let flags = flags(&sources, listen, None);
+            let flags = sources.flags(listen, None);
             print!("{}", Config::effective(sources.config.as_deref(), &flags)?);
-            Ok(())
         }
         Command::Healthcheck { sources, listen } => {
-            let config = load(&sources, listen, None)?;
-            runtime.block_on(healthcheck(config))
+            let config = sources.load(listen, None)?;
+            runtime()?.block_on(healthcheck(config))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn flags(sources: &Sources, listen: Option<String>, lc: Option<LayerCompression>) -> Flags {
-    Flags {
-        listen,
-        registry: sources.registry.clone(),
-        layer_compression: lc,
-    }
-}
-
-fn load(
-    sources: &Sources,
-    listen: Option<String>,
-    lc: Option<LayerCompression>,
-) -> anyhow::Result<Config> {
-    let flags = flags(sources, listen, lc);
-    Ok(Config::load(sources.config.as_deref(), &flags)?)
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -229,54 +191,4 @@ async fn healthcheck(config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(resp.status().is_success(), "GET {url}: {}", resp.status());
     println!("ok: {url}");
     Ok(())
-}
-
-async fn push(
-    config: Config,
-    file: String,
-    reference: Option<String>,
-    tags: Vec<String>,
-) -> anyhow::Result<i32> {
-    let target = match reference {
-        Some(r) => {
-            let (repository, tag) =
-                hoist::oci::reference::parse_target(&r).map_err(|e| anyhow::anyhow!("{e}"))?;
-            hoist::push::Target::Named { repository, tag }
-        }
-        None => hoist::push::Target::FromArchive,
-    };
-    let request = hoist::push::Request {
-        target,
-        extra_tags: tags,
-        layer_compression: config.layer_compression,
-        dry_run: false,
-        platforms: Vec::new(),
-        events: hoist::push::events::Events::none(),
-        // Local, with the operator's own config and credentials.
-        client: Arc::new(hoist::auth::Client {
-            name: "cli".into(),
-            ..hoist::auth::Client::anonymous()
-        }),
-    };
-    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if file == "-" {
-        Box::new(tokio::io::stdin())
-    } else {
-        Box::new(
-            tokio::fs::File::open(&file)
-                .await
-                .with_context(|| format!("opening {file}"))?,
-        )
-    };
-    let pusher = Arc::new(hoist::push::Pusher::new(config)?);
-    let body = tokio_util::io::ReaderStream::with_capacity(input, CHUNK);
-    match pusher.push(request, body).await {
-        Ok(report) => {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("{}", serde_json::to_string_pretty(&e.body())?);
-            Ok(1)
-        }
-    }
 }

@@ -32,6 +32,8 @@ fn push_command_pushes_a_file_and_reports_json() {
             &reg.url(),
             "--tag",
             "extra",
+            "--json",
+            "--no-cache",
         ])
         .output()
         .unwrap();
@@ -57,7 +59,7 @@ fn push_command_reads_stdin_and_fails_with_error_json() {
     let reg = Registry::start().unwrap();
     let built = oci_bytes("docker.io/fixture/stdin:v1");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .args(["push", "-", "--registry", &reg.url()])
+        .args(["push", "-", "--registry", &reg.url(), "--no-cache"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -74,11 +76,13 @@ fn push_command_reads_stdin_and_fails_with_error_json() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
         .args(["push", "-", "bad/x:1", "--registry", &reg.url()])
+        .args(["--json", "--no-cache"])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    // 2: the archive is bad; with --json the error body is on stdout.
+    assert_eq!(out.status.code(), Some(2));
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(err["error"]["code"], "UNSUPPORTED_FORMAT");
     assert!(reg.tags("bad/x").is_empty());
 }

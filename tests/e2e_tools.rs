@@ -944,7 +944,8 @@ fn layer_compression_zstd_leaves_gzip_layers_alone() -> Result<()> {
     Ok(())
 }
 
-/// `hoist push FILE REPO:TAG --registry URL --tag T` runs the same pipeline without a server.
+/// `hoist push FILE REPO:TAG --registry URL --tag T --json` runs the same pipeline without a
+/// server and prints the server's report.
 #[test]
 fn cli_push_docker_archive() -> Result<()> {
     let fx = fixture();
@@ -958,6 +959,8 @@ fn cli_push_docker_archive() -> Result<()> {
             &registry.url(),
             "--tag",
             "extra",
+            "--json",
+            "--no-cache",
         ])
         .stdin(Stdio::null())
         .output()?;

@@ -55,7 +55,8 @@ impl LayerCompression {
 
 /// What is done to one blob's bytes on the way, with the level: part of the identity of the
 /// output (same input + same transform = same bytes, so the same digest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LayerTransform {
     /// Sent byte-exact.
     Keep,

@@ -10,8 +10,41 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use super::Digest;
 use super::media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
+macro_rules! objects_only {
+    ($($t:ty),*) => {$(
+        impl FromObject for $t {
+            fn from_object<'de, D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <$t>::deserialize(d) // the derived reader (`remote = "Self"`)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_map(ObjectOnly(std::marker::PhantomData))
+            }
+        }
+    )*};
+}
+
+trait FromObject: Sized {
+    fn from_object<'de, D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
+}
+
+/// Reads a struct from a JSON object only, through its derived reader.
+struct ObjectOnly<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: FromObject> Visitor<'de> for ObjectOnly<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
 /// One image in a docker `manifest.json`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self")]
 pub struct DockerImage {
     #[serde(rename = "Config")]
     pub config: String,
@@ -24,6 +57,7 @@ pub struct DockerImage {
 /// An OCI/docker content descriptor.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 pub struct Descriptor {
     pub media_type: Option<String>,
     pub digest: Digest,
@@ -37,6 +71,7 @@ pub struct Descriptor {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Platform {
     pub architecture: String,
     pub os: String,
@@ -69,6 +104,7 @@ pub enum Document {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(remote = "Self")]
 struct RawDocument {
     schema_version: Option<u32>,
     media_type: Option<String>,
@@ -136,14 +172,29 @@ impl Document {
 
 /// The part of an image config hoist checks: the layers' uncompressed digests.
 #[derive(Debug, Deserialize)]
+#[serde(remote = "Self")]
 pub struct ImageConfig {
     pub rootfs: RootFs,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(remote = "Self")]
 pub struct RootFs {
     pub diff_ids: Vec<Digest>,
 }
+
+// Go's encoding/json fills a struct only from a JSON object; serde's derive also takes an
+// array of the fields in order (`["application/...", "sha256:...", 12]` as a descriptor).
+// Two readers must agree on what a manifest says, so these types take objects only: the
+// derive (`remote = "Self"`) is reached through `deserialize_map`, which refuses an array.
+objects_only!(
+    DockerImage,
+    Descriptor,
+    Platform,
+    RawDocument,
+    ImageConfig,
+    RootFs
+);
 
 /// Parses JSON refusing duplicate object keys anywhere: Go keeps the last, serde the first or
 /// an error, and two readers must never disagree on what a manifest says.
@@ -225,5 +276,39 @@ mod tests {
             Ok(Document::Manifest { .. })
         ));
         assert!(Document::parse(d, Some(DOCKER_MANIFEST)).is_err());
+    }
+
+    const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn structs_written_as_arrays_are_refused() {
+        // Each document reads as an object and is refused with one part written as an array,
+        // as Go's encoding/json refuses it (serde's derive alone would take the array).
+        let desc = format!(r#"{{"mediaType":"x","digest":"{EMPTY}","size":0}}"#);
+        let as_array = format!(r#"["x","{EMPTY}",0]"#);
+        let manifest = |config: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[]}}"#
+            )
+        };
+        assert!(Document::parse(manifest(&desc).as_bytes(), None).is_ok());
+        let err = Document::parse(manifest(&as_array).as_bytes(), None).unwrap_err();
+        assert!(err.contains("expected a JSON object"), "{err}");
+        let whole = format!(r#"[2,"{OCI_MANIFEST}",null,{desc},[]]"#);
+        assert!(Document::parse(whole.as_bytes(), None).is_err());
+        let index = |m: &str| format!(r#"{{"schemaVersion":2,"manifests":[{m}]}}"#);
+        assert!(Document::parse(index(&desc).as_bytes(), None).is_ok());
+        assert!(Document::parse(index(&as_array).as_bytes(), None).is_err());
+
+        let docker = r#"[{"Config":"c.json","RepoTags":null,"Layers":[]}]"#;
+        assert!(strict_json::<Vec<DockerImage>>(docker.as_bytes()).is_ok());
+        assert!(strict_json::<Vec<DockerImage>>(br#"[["c.json",null,[]]]"#).is_err());
+        let config = format!(r#"{{"rootfs":{{"diff_ids":["{EMPTY}"]}}}}"#);
+        assert!(strict_json::<ImageConfig>(config.as_bytes()).is_ok());
+        let config = format!(r#"{{"rootfs":[["{EMPTY}"]]}}"#);
+        assert!(strict_json::<ImageConfig>(config.as_bytes()).is_err());
+        let platform = r#"{"architecture":"amd64","os":"linux"}"#;
+        assert!(serde_json::from_str::<Platform>(platform).is_ok());
+        assert!(serde_json::from_str::<Platform>(r#"["amd64","linux"]"#).is_err());
     }
 }

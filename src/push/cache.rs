@@ -7,8 +7,46 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
+
 use crate::codec::LayerTransform;
 use crate::oci::Digest;
+
+/// What a pusher learned about one registry, carried over to a later process (the CLI's
+/// cache file). Every entry is a hint the pipeline checks again before relying on it: a
+/// layer's bytes still hash to its diffID, a mount source is asked (HEAD) before mounting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    /// Uncompressed layers and the blobs they became.
+    pub layers: Vec<LearnedLayer>,
+    /// Legacy `docker save` layer names and their diffIDs.
+    pub names: Vec<LearnedName>,
+    /// Blobs and the repositories holding them, newest first.
+    pub blobs: Vec<LearnedBlob>,
+}
+
+/// An uncompressed layer (diffID) that `transform` made into `blob`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedLayer {
+    pub diff_id: Digest,
+    pub transform: LayerTransform,
+    pub blob: Digest,
+    pub size: u64,
+}
+
+/// A legacy layer's name (`<v1 id>/layer.tar`) and its diffID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedName {
+    pub path: String,
+    pub diff_id: Digest,
+}
+
+/// A blob and the repositories it was last seen in, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedBlob {
+    pub digest: Digest,
+    pub repositories: Vec<String>,
+}
 
 /// A bounded map diffID → (compressed digest, size), and legacy layer name → diffID.
 pub struct LayerCache {
@@ -59,6 +97,34 @@ impl LayerCache {
         }
         map.insert((diff_id, transform), blob);
     }
+
+    /// Adds what this cache holds to `out`.
+    pub fn export(&self, out: &mut Learned) {
+        let map = self.map.lock().expect("cache lock");
+        out.layers
+            .extend(map.iter().map(|((diff_id, t), (blob, size))| LearnedLayer {
+                diff_id: diff_id.clone(),
+                transform: *t,
+                blob: blob.clone(),
+                size: *size,
+            }));
+        let names = self.names.lock().expect("cache lock");
+        out.names
+            .extend(names.iter().map(|(path, diff_id)| LearnedName {
+                path: path.clone(),
+                diff_id: diff_id.clone(),
+            }));
+    }
+
+    /// Takes in what an earlier process learned.
+    pub fn import(&self, learned: &Learned) {
+        for l in &learned.layers {
+            self.put(l.diff_id.clone(), l.transform, (l.blob.clone(), l.size));
+        }
+        for n in &learned.names {
+            self.learn_name(&n.path, n.diff_id.clone());
+        }
+    }
 }
 
 /// Where this process last saw each blob (digest → the last few repositories, newest first),
@@ -102,6 +168,25 @@ impl Locations {
         repos.insert(0, repository.to_string());
         repos.truncate(PER_BLOB);
     }
+
+    /// Adds what this map holds to `out`.
+    pub fn export(&self, out: &mut Learned) {
+        let map = self.map.lock().expect("locations lock");
+        out.blobs
+            .extend(map.iter().map(|(digest, repos)| LearnedBlob {
+                digest: digest.clone(),
+                repositories: repos.clone(),
+            }));
+    }
+
+    /// Takes in what an earlier process learned, keeping each blob's newest first.
+    pub fn import(&self, learned: &Learned) {
+        for b in &learned.blobs {
+            for repo in b.repositories.iter().take(PER_BLOB).rev() {
+                self.put(b.digest.clone(), repo);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,5 +222,35 @@ mod tests {
         assert_eq!(l.find(&d, |r| r == "c").as_deref(), Some("c"));
         l.forget(&d);
         assert_eq!(l.find(&d, |_| true), None);
+    }
+
+    #[test]
+    fn what_is_learned_survives_an_export_and_an_import() {
+        let d = |b: &[u8]| Digest::sha256_of(b);
+        let (cache, locations) = (LayerCache::new(10), Locations::new(10));
+        cache.put(d(b"tar"), LayerTransform::Zstd(3), (d(b"zst"), 7));
+        cache.learn_name("abc/layer.tar", d(b"tar"));
+        for r in ["old", "new"] {
+            locations.put(d(b"zst"), r);
+        }
+        let mut learned = Learned::default();
+        cache.export(&mut learned);
+        locations.export(&mut learned);
+        let text = serde_json::to_string(&learned).unwrap();
+        let back: Learned = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, learned);
+        let (cache, locations) = (LayerCache::new(10), Locations::new(10));
+        cache.import(&back);
+        locations.import(&back);
+        assert_eq!(
+            cache.get(&d(b"tar"), LayerTransform::Zstd(3)),
+            Some((d(b"zst"), 7))
+        );
+        assert_eq!(cache.diff_id_named("abc/layer.tar"), Some(d(b"tar")));
+        assert_eq!(locations.find(&d(b"zst"), |_| true).as_deref(), Some("new"));
+        assert_eq!(
+            locations.find(&d(b"zst"), |r| r == "old").as_deref(),
+            Some("old")
+        );
     }
 }

@@ -22,6 +22,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use cache::{Learned, LearnedBlob, LearnedLayer, LearnedName};
 pub use error::PushError;
 pub use request::{Request, Target};
 pub use targets::authorize_one as authorize;
@@ -51,6 +52,21 @@ impl Pusher {
             cache: Arc::new(cache::LayerCache::new(10_000)),
             locations: Arc::new(cache::Locations::new(20_000)),
         })
+    }
+
+    /// What this pusher learned so far (compressed layers, blob locations), for a later
+    /// process to start from (the CLI's cache file).
+    pub fn learned(&self) -> Learned {
+        let mut out = Learned::default();
+        self.cache.export(&mut out);
+        self.locations.export(&mut out);
+        out
+    }
+
+    /// Starts from what an earlier process learned.
+    pub fn learn(&self, learned: &Learned) {
+        self.cache.import(learned);
+        self.locations.import(learned);
     }
 
     /// Runs one push over `body`, for HTTP and the CLI alike. The pipeline runs as its own

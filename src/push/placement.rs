@@ -67,7 +67,7 @@ pub(super) struct Reused {
 }
 
 /// For a streamed blob whose digest is known before its bytes (its name, or the layer
-/// cache): present, mountable after hashing, or to be uploaded.
+/// cache): present, mountable after hashing (the source still holds it), or to be uploaded.
 pub(super) async fn destination(
     registry: &Registry,
     locations: &Locations,
@@ -84,7 +84,18 @@ pub(super) async fn destination(
             reused,
         }));
     }
-    Ok(source(locations, access, &repo, digest).map(|from| Dest::Mount { repo, from, reused }))
+    let Some(from) = source(locations, access, &repo, digest) else {
+        return Ok(None);
+    };
+    // A location can be stale (the blob deleted, the registry reset, the CLI's cache file
+    // from long ago), and a streamed blob's bytes are gone once hashed: a declined mount
+    // would fail the push. One HEAD first turns a stale entry into an upload.
+    if !registry.blob_exists(&from, digest).await.unwrap_or(false) {
+        tracing::debug!(%digest, %from, "no longer there; uploading instead of mounting");
+        locations.forget(digest);
+        return Ok(None);
+    }
+    Ok(Some(Dest::Mount { repo, from, reused }))
 }
 
 impl Dest {

@@ -19,8 +19,14 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber, writing to stderr.
 pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "hoist=info".into());
+    init_filtered(format, "hoist=info");
+}
+
+/// The same with another filter when `RUST_LOG` is unset (the CLI: warnings only, its own
+/// output tells how the push goes).
+pub fn init_filtered(format: LogFormat, default: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -15,7 +15,7 @@ mod logs;
 mod push;
 mod series;
 
-pub use logs::init as init_logs;
+pub use logs::{init as init_logs, init_filtered as init_logs_filtered};
 pub use push::{Meter, PushLine, SentMeter, blob_placed, scoped};
 pub use series::{
     connection_closed, connection_limit_reached, connection_opened, install, registry_operation,

@@ -73,6 +73,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("bzip2", "bzip2"),
     ("openssl", "openssl"),
     ("docker", "docker.io"),
+    ("script", "bsdutils"),
 ];
 
 /// Fails the test (never skips it) when a tool is missing, naming the package to install.

@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""End-to-end push benchmark: hoist against skopeo and against the registry's own ingest.
+
+Builds once (cached in DIR/fixtures) an image of about --size-mb MB from real files on this
+machine, in --layers layers, written by skopeo as a docker-archive (plain and gzipped) and an
+oci-archive (gzipped). Then runs each case against a FRESH docker-registry on loopback and
+prints one table, ratios taken against baselines measured in the same run:
+
+  skopeo       skopeo copy docker-archive:img.tar                    baseline A
+  docker-gz    hoist, img.tar.gz (docker-archive), layers gzipped    vs A
+  docker-plain hoist, img.tar                                        vs A
+  docker-zstd  hoist, img.tar.gz, ?layer_compression=zstd            vs A
+  ingest       the registry's own ingest of the OCI blobs (one PATCH each)   baseline E
+  oci-gz       hoist, oci.tar.gz                                     vs E
+  repush       hoist, img.tar.gz again, every blob already there     vs docker-gz
+  sequential4  4 pushes of oci.tar.gz one after another (4 repositories)
+  concurrent4  the same 4 pushes at once                             vs sequential4
+  rss8         8 concurrent pushes of small.tar.gz: peak RSS, and RSS 60 s after
+
+Peak RSS is hoist's VmHWM: each case starts a fresh hoist. A MISS is reported, not an error.
+
+    bench/run.py                       # all cases, 1 round
+    bench/run.py --rounds 3 docker-gz skopeo   # medians of 3, two cases
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = ["/usr/lib/x86_64-linux-gnu", "/usr/share", "/usr/lib/jvm", "/usr/lib"]
+FIXTURE_VERSION = 4
+
+
+def say(msg):
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def run(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what):
+    for _ in range(200):
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited (status {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on {port}")
+
+
+def proc_status(pid, field):
+    """A VmRSS/VmHWM line of /proc/PID/status, in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+def pick_files(target):
+    """Real files, in a fixed order, each inode once, until `target` bytes."""
+    seen, picked, total = set(), [], 0
+    for root in SOURCES:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if not os.path.isfile(path) or os.path.islink(path) or st.st_size == 0:
+                    continue
+                if (st.st_dev, st.st_ino) in seen or not os.access(path, os.R_OK):
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                picked.append((path, st.st_size))
+                total += st.st_size
+                if total >= target:
+                    return picked
+    sys.exit(f"only {total} bytes of files found, fewer than {target}")
+
+
+def split_layers(picked, n):
+    total = sum(s for _, s in picked)
+    layers, current, size = [], [], 0
+    for path, s in picked:
+        if size >= total / n and len(layers) < n - 1:
+            layers.append(current)
+            current, size = [], 0
+        current.append(path)
+        size += s
+    return layers + [current]
+
+
+def build_fixtures(fx, size_mb, n_layers):
+    stamp = f"size_mb={size_mb} layers={n_layers} version={FIXTURE_VERSION}"
+    names = ["img.tar", "img.tar.gz", "oci.tar.gz", "small.tar.gz"]
+    stamp_file = os.path.join(fx, "stamp")
+    if os.path.exists(stamp_file) and open(stamp_file).read() == stamp and all(
+        os.path.exists(os.path.join(fx, f)) for f in names
+    ):
+        say(f"fixtures cached in {fx} ({stamp})")
+        return
+    say(f"building fixtures in {fx} ({stamp}); not timed")
+    shutil.rmtree(fx, ignore_errors=True)
+    layout = os.path.join(fx, "oci-layout")
+    os.makedirs(fx)
+    run("umoci", "init", "--layout", layout)
+    run("umoci", "new", "--image", f"{layout}:v1")
+    for i, files in enumerate(split_layers(pick_files(size_mb * 10**6), n_layers)):
+        rootfs = os.path.join(fx, "rootfs")
+        shutil.rmtree(rootfs, ignore_errors=True)
+        os.makedirs(rootfs)
+        listing = "\0".join(p.lstrip("/") for p in files).encode()
+        pack = subprocess.Popen(["tar", "-C", "/", "--null", "-T", "-", "-cf", "-"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        unpack = subprocess.Popen(["tar", "-C", rootfs, "-xf", "-"], stdin=pack.stdout)
+        pack.stdin.write(listing)
+        pack.stdin.close()
+        unpack.wait()
+        pack.wait()
+        run("umoci", "insert", "--image", f"{layout}:v1", rootfs, f"/data/{i}")
+        if i == 0:
+            run("umoci", "tag", "--image", f"{layout}:v1", "small")
+    shutil.rmtree(os.path.join(fx, "rootfs"), ignore_errors=True)
+    copy = ["skopeo", "--insecure-policy", "copy", "-q"]
+    run(*copy, f"oci:{layout}:v1", f"docker-archive:{fx}/img.tar:bench/app:v1")
+    run(*copy, f"oci:{layout}:small", f"docker-archive:{fx}/small.tar:bench/app:small")
+    run(*copy, f"oci:{layout}:v1", f"oci-archive:{fx}/oci.tar:v1")
+    run("pigz", "-6", "-k", "-f", f"{fx}/img.tar")
+    run("pigz", "-6", "-f", f"{fx}/small.tar", f"{fx}/oci.tar")
+    open(stamp_file, "w").write(stamp)
+
+
+# ------------------------------------------------------------------------------ servers
+
+class Servers:
+    """A fresh registry (storage in a temporary directory) and, unless `hoist` is None, a
+    fresh hoist in front of it."""
+
+    def __init__(self, hoist):
+        self.dir = tempfile.mkdtemp(prefix="hoist-bench-")
+        self.registry_port = free_port()
+        config = os.path.join(self.dir, "registry.yml")
+        with open(config, "w") as f:
+            f.write(f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/storage\n"
+                    f"http:\n  addr: 127.0.0.1:{self.registry_port}\n  secret: bench\n")
+        self.registry = subprocess.Popen(["docker-registry", "serve", config],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.registry_port, self.registry, "docker-registry")
+        self.registry_url = f"http://127.0.0.1:{self.registry_port}"
+        self.hoist = None
+        if hoist:
+            self.port = free_port()
+            self.hoist = subprocess.Popen(
+                [hoist, "serve", "--listen", f"127.0.0.1:{self.port}", "--registry", self.registry_url],
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "hoist.log"), "w"))
+            wait_port(self.port, self.hoist, "hoist")
+
+    def push(self, path, target, query=""):
+        """curl -T, as a user would; returns the report, or exits on a failure."""
+        url = f"http://127.0.0.1:{self.port}/push/{target}{query}"
+        out = subprocess.run(["curl", "-sS", "-T", path, "-w", "\n%{http_code}", url],
+                             capture_output=True, text=True)
+        body, _, status = out.stdout.rpartition("\n")
+        if status != "201":
+            sys.exit(f"push of {path} to {target}: {status} {body[:400]} {out.stderr}")
+        return json.loads(body)
+
+    def peak_rss(self):
+        return proc_status(self.hoist.pid, "VmHWM")
+
+    def close(self):
+        for p in (self.hoist, self.registry):
+            if p:
+                p.terminate()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def settle(*paths):
+    """Page cache warm and dirty pages written, so each case starts alike."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    os.sync()
+
+
+# ------------------------------------------------------------------------------ cases
+
+def timed(f):
+    start = time.monotonic()
+    result = f()
+    return time.monotonic() - start, result
+
+
+def hoist_case(args, archive, query="", repush=False):
+    servers = Servers(args.hoist)
+    try:
+        path = os.path.join(args.fx, archive)
+        if repush:
+            servers.push(path, "bench/app:first", query)
+        settle(path)
+        secs, report = timed(lambda: servers.push(path, "bench/app:v1", query))
+        outcomes = [b["outcome"] for i in report["images"] for b in i["blobs"]]
+        counts = ", ".join(f"{outcomes.count(o)} {o}" for o in sorted(set(outcomes)))
+        note = f"{report['bytes_sent'] / 1e6:.0f} MB sent; blobs {counts}"
+        return {"secs": secs, "rss": servers.peak_rss(), "note": note}
+    finally:
+        servers.close()
+
+
+def case_skopeo(args):
+    servers = Servers(None)
+    try:
+        path = os.path.join(args.fx, "img.tar")
+        settle(path)
+        dest = f"docker://127.0.0.1:{servers.registry_port}/bench/skopeo:v1"
+        secs, _ = timed(lambda: run("skopeo", "--insecure-policy", "copy", "-q",
+                                    "--dest-tls-verify=false", f"docker-archive:{path}", dest))
+        return {"secs": secs, "rss": None, "note": ""}
+    finally:
+        servers.close()
+
+
+def layout_image(fx, tag):
+    layout = os.path.join(fx, "oci-layout")
+    index = json.load(open(os.path.join(layout, "index.json")))
+    desc = next(m for m in index["manifests"]
+                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    blob = lambda d: os.path.join(layout, "blobs", "sha256", d.split(":")[1])
+    manifest = json.load(open(blob(desc["digest"])))
+    blobs = [l["digest"] for l in manifest["layers"]] + [manifest["config"]["digest"]]
+    return [(d, blob(d)) for d in blobs], (desc["mediaType"], blob(desc["digest"]))
+
+
+def ingest_blob(conn, digest, path):
+    """POST, one PATCH with the whole blob, PUT ?digest=: the registry's own fastest path."""
+    conn.request("POST", "/v2/bench/raw/blobs/uploads/", headers={"Content-Length": "0"})
+    r = conn.getresponse(); r.read()
+    location = urllib.parse.urlsplit(r.getheader("Location"))
+    with open(path, "rb") as f:
+        conn.request("PATCH", f"{location.path}?{location.query}", body=f, headers={
+            "Content-Type": "application/octet-stream", "Content-Length": str(os.path.getsize(path))})
+        r = conn.getresponse(); r.read()
+    location = urllib.parse.urlsplit(r.getheader("Location"))
+    sep = "&" if location.query else ""
+    conn.request("PUT", f"{location.path}?{location.query}{sep}digest={digest}",
+                 headers={"Content-Length": "0"})
+    r = conn.getresponse(); r.read()
+    if r.status != 201:
+        sys.exit(f"ingest of {digest}: {r.status}")
+
+
+def case_ingest(args):
+    servers = Servers(None)
+    try:
+        blobs, (media_type, manifest) = layout_image(args.fx, "v1")
+        settle(*[p for _, p in blobs], manifest)
+
+        def ingest():
+            conn = http.client.HTTPConnection("127.0.0.1", servers.registry_port, blocksize=1 << 20)
+            for digest, path in blobs:
+                ingest_blob(conn, digest, path)
+            conn.request("PUT", "/v2/bench/raw/manifests/v1", body=open(manifest, "rb").read(),
+                         headers={"Content-Type": media_type})
+            r = conn.getresponse(); r.read()
+            if r.status != 201:
+                sys.exit(f"manifest PUT: {r.status}")
+
+        secs, _ = timed(ingest)
+        return {"secs": secs, "rss": None, "note": f"{len(blobs)} blobs, one PATCH each"}
+    finally:
+        servers.close()
+
+
+def many(args, archive, n, at_once):
+    """n pushes of one archive to n repositories of one fresh registry."""
+    servers = Servers(args.hoist)
+    try:
+        path = os.path.join(args.fx, archive)
+        settle(path)
+        push = lambda i: servers.push(path, f"bench/app{i}:v1")
+        if at_once:
+            with ThreadPoolExecutor(n) as pool:
+                secs, _ = timed(lambda: list(pool.map(push, range(n))))
+        else:
+            secs, _ = timed(lambda: [push(i) for i in range(n)])
+        result = {"secs": secs, "rss": servers.peak_rss(), "note": f"{n} × {archive}"}
+        if args.rss_wait and archive == "small.tar.gz":
+            time.sleep(args.rss_wait)
+            after = proc_status(servers.hoist.pid, "VmRSS")
+            result["note"] += f"; RSS {after:.0f} MiB {args.rss_wait:.0f} s after"
+            result["after"] = after
+        return result
+    finally:
+        servers.close()
+
+
+CASES = {
+    "skopeo": ("skopeo copy docker-archive img.tar (baseline A)", case_skopeo, None),
+    "docker-gz": ("hoist, docker-archive img.tar.gz", lambda a: hoist_case(a, "img.tar.gz"), "skopeo"),
+    "docker-plain": ("hoist, docker-archive img.tar", lambda a: hoist_case(a, "img.tar"), "skopeo"),
+    "docker-zstd": ("hoist, img.tar.gz, zstd layers",
+                    lambda a: hoist_case(a, "img.tar.gz", "?layer_compression=zstd"), "skopeo"),
+    "ingest": ("registry's own ingest of the OCI blobs (baseline E)", case_ingest, None),
+    "oci-gz": ("hoist, oci-archive oci.tar.gz", lambda a: hoist_case(a, "oci.tar.gz"), "ingest"),
+    "repush": ("hoist, img.tar.gz again (all blobs there)",
+               lambda a: hoist_case(a, "img.tar.gz", repush=True), "docker-gz"),
+    "sequential4": ("hoist, 4 × oci.tar.gz one after another", lambda a: many(a, "oci.tar.gz", 4, False), None),
+    "concurrent4": ("hoist, 4 × oci.tar.gz at once", lambda a: many(a, "oci.tar.gz", 4, True), "sequential4"),
+    "rss8": ("hoist, 8 × small.tar.gz at once", lambda a: many(a, "small.tar.gz", 8, True), None),
+}
+
+
+def table(results, rounds):
+    median = {k: statistics.median(r["secs"] for r in rs) for k, rs in results.items()}
+    print(f"\n| case | seconds (median of {rounds}) | ratio | hoist peak RSS | |")
+    print("|---|--:|---|--:|---|")
+    for key, rs in results.items():
+        desc, _, base = CASES[key]
+        ratio = f"{median[key] / median[base]:.2f} × {base}" if base in median else "–"
+        rss = max((r["rss"] for r in rs if r["rss"]), default=None)
+        rss = f"{rss:.1f} MiB" if rss else "–"
+        print(f"| {key}: {desc} | {median[key]:.2f} | {ratio} | {rss} | {rs[-1]['note']} |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cases", nargs="*", default=list(CASES), help="cases to run (default: all)")
+    p.add_argument("--dir", default="/tmp/hoist-bench")
+    p.add_argument("--size-mb", type=int, default=1100)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--rss-wait", type=float, default=60, help="seconds before the RSS after rss8")
+    p.add_argument("--hoist", default=os.path.join(ROOT, "target/release/hoist"))
+    p.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
+    args = p.parse_args()
+    for tool in ["docker-registry", "skopeo", "umoci", "pigz", "curl", "tar"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found (apt-get install docker-registry skopeo umoci pigz curl tar)")
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown cases {unknown}; known: {list(CASES)}")
+    if not args.no_build:
+        run("cargo", "build", "--release", "--quiet", cwd=ROOT)
+    args.fx = os.path.join(args.dir, "fixtures")
+    build_fixtures(args.fx, args.size_mb, args.layers)
+    for f in ["img.tar", "img.tar.gz", "oci.tar.gz", "small.tar.gz"]:
+        say(f"{f}: {os.path.getsize(os.path.join(args.fx, f)) / 1e6:.1f} MB")
+    results = {}
+    for _ in range(args.rounds):
+        for key in args.cases:
+            r = CASES[key][1](args)
+            say(f"{key}: {r['secs']:.2f} s {r['note']}")
+            results.setdefault(key, []).append(r)
+    table(results, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
