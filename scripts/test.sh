@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs the tools the end-to-end tests drive (a real registry, skopeo,
-# umoci, compressors) when missing, then builds and runs the whole test suite.
+# umoci, compressors, a headless browser) when missing, then builds and runs the whole test suite.
 # Works unattended (CI=true, no stdin). Extra arguments go to the test runner,
 # e.g. `scripts/test.sh --test e2e_tools`.
 set -euo pipefail
@@ -24,9 +24,10 @@ say "free disk: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 # Debian packages the tests need, and a command each one provides. A test whose tool is
 # missing fails (it never skips), so every one of them is installed here. docker.io brings
 # the Docker CLI and engine that tests/e2e_docker.rs drives; bsdutils the `script` that gives
-# tests/e2e_cli.rs a terminal.
-packages=(docker-registry skopeo umoci busybox-static curl pigz gzip zstd xz-utils bzip2 openssl docker.io bsdutils)
-commands=(docker-registry skopeo umoci busybox curl pigz gzip zstd xz bzip2 openssl docker script)
+# tests/e2e_cli.rs a terminal; chromium and chromium-driver the headless browser that
+# tests/e2e_page.rs drives through WebDriver.
+packages=(docker-registry skopeo umoci busybox-static curl pigz gzip zstd xz-utils bzip2 openssl docker.io bsdutils chromium chromium-driver)
+commands=(docker-registry skopeo umoci busybox curl pigz gzip zstd xz bzip2 openssl docker script chromium chromedriver)
 
 missing=()
 for i in "${!commands[@]}"; do

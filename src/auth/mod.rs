@@ -50,6 +50,17 @@ pub enum SetupError {
     Http(#[from] reqwest::Error),
 }
 
+/// The credential a person on the upload page types, by how hoist identifies clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCredentials {
+    /// Nobody is identified (loopback, or an open gateway): no field.
+    Nothing,
+    /// An API token or a CI identity token, sent as `Authorization: Bearer`.
+    Token,
+    /// Pass-through: the person's own registry user name and password, sent as Basic.
+    RegistryLogin,
+}
+
 /// Turns a request's `Authorization` into a client.
 pub struct Authenticator {
     mode: Mode,
@@ -96,6 +107,16 @@ impl Authenticator {
             Mode::Registry => pass_through(credential),
             Mode::Gateway => self.gateway(credential.secret()).await,
         }
+    }
+
+    /// What the upload page asks a person for, and whether hoist lets them in without it.
+    pub fn page_credentials(&self) -> (PageCredentials, bool) {
+        let asks = match self.mode {
+            Mode::Registry => PageCredentials::RegistryLogin,
+            Mode::Gateway if self.identifies() => PageCredentials::Token,
+            Mode::Gateway => PageCredentials::Nothing,
+        };
+        (asks, self.anonymous)
     }
 
     fn identifies(&self) -> bool {

@@ -150,3 +150,22 @@ async fn anonymous_access_is_loopback_or_on_purpose() {
     // A wrong token is refused, not served as anonymous.
     assert!(auth.authenticate(Some("Bearer hoist_nope")).await.is_err());
 }
+
+#[test]
+fn the_page_asks_for_what_the_authenticator_checks() {
+    let open = RawAuth::default().validate(8).unwrap();
+    let auth = Authenticator::new(&open, "127.0.0.1:8080".parse().unwrap()).unwrap();
+    assert_eq!(auth.page_credentials(), (PageCredentials::Nothing, true));
+    let new = tokens::generate("ci", &["a/**".into()]).unwrap();
+    let (auth, _dir) = with_tokens(&new.entry);
+    assert_eq!(auth.page_credentials(), (PageCredentials::Token, false));
+    let raw = RawAuth {
+        mode: Mode::Registry,
+        ..RawAuth::default()
+    };
+    let auth = Authenticator::new(&raw.validate(8).unwrap(), "0.0.0.0:1".parse().unwrap()).unwrap();
+    assert_eq!(
+        auth.page_credentials(),
+        (PageCredentials::RegistryLogin, false)
+    );
+}

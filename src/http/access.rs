@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 
 use super::AppState;
 use crate::auth::{Client, ClientSlot};
@@ -46,6 +47,24 @@ pub async fn admit(
         client: Arc::new(client),
         _slot: slot,
     })
+}
+
+/// Drops the `Basic` challenge from a 401 to a browser (a request with `Origin`): a Basic
+/// challenge makes the browser put its own login dialog over the page that sent the push
+/// (a headless one holds the request open), where the page shows the refusal in its own
+/// words. The Bearer challenge stays; Basic credentials are still accepted.
+pub fn offer_browsers_bearer_only(response: &mut Response) {
+    let headers = response.headers_mut();
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter(|v| !v.as_bytes().to_ascii_lowercase().starts_with(b"basic"))
+        .cloned()
+        .collect();
+    headers.remove(header::WWW_AUTHENTICATE);
+    for value in kept {
+        headers.append(header::WWW_AUTHENTICATE, value);
+    }
 }
 
 /// A request with an `Origin` must come from hoist's own page or a configured portal.
@@ -89,7 +108,6 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -119,5 +137,23 @@ mod tests {
         let err = check_origin(&headers(Some("https://evil.example"), "h"), &portal).unwrap_err();
         assert_eq!((err.code(), err.status()), ("ORIGIN_DENIED", 403));
         assert!(check_origin(&headers(Some("https://any.example"), "h"), &["*".into()]).is_ok());
+    }
+
+    #[test]
+    fn browsers_are_offered_only_the_bearer_challenge() {
+        let mut response = Response::new(axum::body::Body::empty());
+        for challenge in crate::auth::CHALLENGES {
+            let value = HeaderValue::from_static(challenge);
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, value);
+        }
+        offer_browsers_bearer_only(&mut response);
+        let left: Vec<_> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(left, [r#"Bearer realm="hoist""#]);
     }
 }

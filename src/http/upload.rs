@@ -2,7 +2,7 @@
 //! admit the request, hand the archive to the pusher, render what comes back.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, access, admission, progress};
@@ -27,7 +27,17 @@ pub async fn push_from_archive(State(state): State<AppState>, req: Request) -> R
     handle(state, Ok(Target::FromArchive), req).await
 }
 
+/// Answers a push; a browser is offered only the Bearer challenge with a 401.
 async fn handle(state: AppState, target: Result<Target, PushError>, req: Request) -> Response {
+    let from_browser = req.headers().contains_key(header::ORIGIN);
+    let mut response = answer(state, target, req).await;
+    if from_browser {
+        access::offer_browsers_bearer_only(&mut response);
+    }
+    response
+}
+
+async fn answer(state: AppState, target: Result<Target, PushError>, req: Request) -> Response {
     let config = &state.pusher.config;
     let early = target.and_then(|t| {
         let query = admission::query(&req, config.layer_compression)?;
