@@ -75,7 +75,7 @@ def cases(size):
         "truncated": (truncated, 400, "ARCHIVE_INVALID"),
         "long_name": (long_name, 400, "ENTRY_HEADER_INVALID"),
         "garbage": (garbage, 415, "UNSUPPORTED_FORMAT"),
-        "bomb": (bomb, 400, "DECOMPRESSED_TOO_LARGE"),
+        "bomb": (bomb, 413, "DECOMPRESSED_TOO_LARGE"),
     }
 
 
@@ -103,10 +103,15 @@ def rss_mib(pid):
 
 
 def open_sessions(root):
+    """Upload sessions still open: distribution keeps `data` and `startedat` under
+    `<repo>/_uploads/<id>/` until the session is committed or cancelled; a cancelled one
+    keeps at most `hashstates/` (written back by the DELETE handler's own close)."""
     uploads = 0
     for dirpath, dirnames, _ in os.walk(root):
         if os.path.basename(dirpath) == "_uploads":
-            uploads += len(dirnames)
+            for d in dirnames:
+                left = os.listdir(os.path.join(dirpath, d))
+                uploads += any(name in left for name in ("data", "startedat"))
     return uploads
 
 
@@ -115,9 +120,10 @@ def start(args, work):
     storage = os.path.join(work, "storage")
     cfg = os.path.join(work, "registry.yml")
     with open(cfg, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n"
+        f.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n"
                 f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\n  secret: soak\n")
-    registry = subprocess.Popen(["docker-registry", "serve", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    registry = subprocess.Popen(["docker-registry", "serve", cfg], stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(work, "registry.log"), "w"))
     env = dict(os.environ, HOIST_LIMITS__DECOMPRESSED_BYTES=str(32 << 20))
     hoist = subprocess.Popen([args.hoist, "serve", "--listen", f"127.0.0.1:{hoist_port}",
                               "--registry", f"http://127.0.0.1:{reg_port}"],
