@@ -178,13 +178,7 @@ impl Pusher {
         };
         publisher.check_absent_blobs(&images, &targets).await?;
         let (images, sent) = publisher.publish(&images, &targets).await?;
-        for i in &images {
-            request.events.emit(events::Event::Image {
-                repository: i.repository.clone(),
-                tags: i.tags.clone(),
-                digest: i.digest.clone(),
-            });
-        }
+        announce(&request.events, &images);
         let report = Report {
             dry_run: request.dry_run,
             client: request.client.name.clone(),
@@ -329,5 +323,16 @@ async fn prefer_decoder(
     match tokio::time::timeout(Duration::from_secs(10), decoder).await {
         Ok(Ok(Err(e))) => e.into(),
         _ => later,
+    }
+}
+
+/// One `image` event per image published, for callers that follow the push live.
+fn announce(events: &events::Events, images: &[crate::report::ImageReport]) {
+    for i in images {
+        events.emit(events::Event::Image {
+            repository: i.repository.clone(),
+            tags: i.tags.clone(),
+            digest: i.digest.clone(),
+        });
     }
 }
