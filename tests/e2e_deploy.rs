@@ -1,32 +1,18 @@
 //! The deploy files kept honest: the compose file's environment (and the Dockerfile's ENV,
 //! CMD and HEALTHCHECK) starts a hoist that serves; the Kubernetes manifests pass a real
-//! schema validator and their ConfigMap is a config hoist accepts; configuration precedence
-//! and errors as documented; the newcomer's path (`hoist push --help`, "registry down"
-//! naming the host, scripts/run-local.sh refusing a taken port). Loopback only.
+//! schema validator and their ConfigMap is a config hoist accepts; scripts/run-local.sh
+//! refuses a taken port. Loopback only. Configuration precedence and errors, and the
+//! newcomer's `hoist push`: e2e_config_cli.rs.
 
-mod ops_support;
+mod support;
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ops_support::*;
+use support::*;
 use yaml_rust2::{Yaml, YamlLoader};
-
-fn hoist(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
-    cmd.args(args).env("RUST_BACKTRACE", "0");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HOIST_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("running hoist")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
@@ -122,19 +108,24 @@ fn the_compose_environment_starts_a_hoist_that_serves() {
     let mut args: Vec<String> = image.cmd[1..].iter().map(|a| local(a)).collect();
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let hoist = Hoist::spawn(&args, &env, true).unwrap();
+    let hoist = Hoist::serve(&args)
+        .clear_env()
+        .log(VERBOSE_LOG)
+        .envs(&env)
+        .start()
+        .unwrap();
     wait_until(Duration::from_secs(15), || {
         get(&format!("{}/readyz", hoist.url)).is_ok_and(|a| a.status == 200)
     })
     .unwrap_or_else(|_| panic!("not ready:\n{}", hoist.stderr()));
-    let body = oci_archive(9, 50_000, "compose/app:1", false);
-    let a = request(&hoist.addr, "PUT", "/push/compose/app:1", &[], &body).unwrap();
+    let body = archives::image(9, &[50_000], "compose/app:1").tar;
+    let a = request(&hoist.addr(), "PUT", "/push/compose/app:1", &[], &body).unwrap();
     assert_eq!(a.status, 201, "{}", a.text());
     assert_eq!(reg.tags("compose/app"), vec!["1"]);
     // The image's HEALTHCHECK, with the same environment, asks this server.
     assert_eq!(image.healthcheck[0], "/usr/local/bin/hoist");
     let mut check: Vec<String> = image.healthcheck[1..].iter().map(|a| local(a)).collect();
-    check.extend(["--listen".into(), hoist.addr.clone()]);
+    check.extend(["--listen".into(), hoist.addr()]);
     let check: Vec<&str> = check.iter().map(String::as_str).collect();
     let out = hoist_with_env_only(&check, &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -228,12 +219,30 @@ fn the_kubernetes_config_is_one_hoist_accepts_and_the_probes_match_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hoist.toml");
     std::fs::write(&file, &config).unwrap();
-    let out = hoist(&["config", "--config", file.to_str().unwrap()], &[]);
+    let out = run_hoist(&["config", "--config", file.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
-    // Listening on 0.0.0.0, hoist starts only when [auth] says who may push: the ConfigMap's
-    // tokens_file, holding the example Secret's tokens, passes that check.
-    let tokens = kind(&docs, "Secret");
+    the_example_tokens_let_hoist_start(&docs, dir.path(), &file);
+    let deployment = kind(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    probes_ask_ports_hoist_listens_on(container, &shown);
+    // The pod may take the drain: terminationGracePeriodSeconds > drain_timeout.
+    let drain = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("drain_timeout = \""))
+        .map(|v| seconds(v.split('"').next().unwrap()))
+        .expect("drain_timeout");
+    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() > drain);
+    let sc = &container["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+}
+
+/// Listening on 0.0.0.0, hoist starts only when [auth] says who may push: the ConfigMap's
+/// tokens_file (`file`), holding the example Secret's tokens, passes that check.
+fn the_example_tokens_let_hoist_start(docs: &[Yaml], dir: &Path, file: &Path) {
+    let tokens = kind(docs, "Secret");
     let tokens = docs
         .iter()
         .find(|d| d["metadata"]["name"].as_str() == Some("hoist-tokens"))
@@ -241,21 +250,23 @@ fn the_kubernetes_config_is_one_hoist_accepts_and_the_probes_match_it() {
         .as_str()
         .expect("the hoist-tokens Secret's tokens")
         .to_string();
-    let tokens_file = dir.path().join("tokens");
+    let tokens_file = dir.join("tokens");
     std::fs::write(&tokens_file, tokens).unwrap();
-    let flags = hoist::config::Flags::default();
-    let config = hoist::config::Config::load(Some(&file), &flags).unwrap();
+    let flags = ::hoist::config::Flags::default();
+    let config = ::hoist::config::Config::load(Some(file), &flags).unwrap();
     let mut auth = config.auth.clone();
     assert_eq!(
         auth.tokens_file.as_deref(),
         Some(Path::new("/run/secrets/hoist/tokens"))
     );
     auth.tokens_file = Some(tokens_file.clone());
-    hoist::auth::Authenticator::new(&auth, config.listen)
+    ::hoist::auth::Authenticator::new(&auth, config.listen)
         .expect("the ConfigMap and the example Secret let hoist start");
-    let deployment = kind(&docs, "Deployment");
-    let pod = &deployment["spec"]["template"]["spec"];
-    let container = &pod["containers"][0];
+}
+
+/// Every container port is one hoist's config listens on, and each probe asks one of them on
+/// its path.
+fn probes_ask_ports_hoist_listens_on(container: &Yaml, shown: &str) {
     let ports: Vec<(String, i64)> = container["ports"]
         .as_vec()
         .unwrap()
@@ -291,16 +302,6 @@ fn the_kubernetes_config_is_one_hoist_accepts_and_the_probes_match_it() {
         );
         assert!(ports.iter().any(|(n, _)| *n == port_of(probe)), "{probe}");
     }
-    // The pod may take the drain: terminationGracePeriodSeconds > drain_timeout.
-    let drain = shown
-        .lines()
-        .find_map(|l| l.strip_prefix("drain_timeout = \""))
-        .map(|v| seconds(v.split('"').next().unwrap()))
-        .expect("drain_timeout");
-    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() > drain);
-    let sc = &container["securityContext"];
-    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
-    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
 }
 
 /// Seconds in a humantime duration as `hoist config` prints it (`1m 30s`, `45s`).
@@ -317,126 +318,6 @@ fn seconds(d: &str) -> i64 {
             }
         })
         .sum()
-}
-
-#[test]
-fn flags_beat_the_environment_which_beats_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hoist.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:1001\"\ngzip_level = 5\n").unwrap();
-    let f = file.to_str().unwrap();
-    let env = [
-        ("HOIST_LISTEN", "127.0.0.1:1002"),
-        ("HOIST_GZIP_LEVEL", "6"),
-    ];
-    let out = text(
-        &hoist(
-            &["config", "--config", f, "--listen", "127.0.0.1:1003"],
-            &env,
-        )
-        .stdout,
-    );
-    assert!(
-        out.contains("listen = \"127.0.0.1:1003\"  # flag --listen"),
-        "{out}"
-    );
-    assert!(
-        out.contains("gzip_level = 6  # environment variable HOIST_GZIP_LEVEL"),
-        "{out}"
-    );
-    let out = text(&hoist(&["config", "--config", f], &env[..1]).stdout);
-    assert!(
-        out.contains("listen = \"127.0.0.1:1002\"  # environment variable HOIST_LISTEN"),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("gzip_level = 5  # config file {f}")),
-        "{out}"
-    );
-}
-
-#[test]
-fn config_errors_name_the_key_and_the_file_by_its_absolute_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let serve = |content: &str| {
-        std::fs::write(dir.path().join("hoist.toml"), content).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .args(["serve", "--config", "hoist.toml"])
-            .current_dir(dir.path())
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        text(&out.stderr)
-    };
-    let err = serve("bogus_key = 1\n");
-    let abs = dir.path().join("hoist.toml").canonicalize().unwrap();
-    assert!(
-        err.contains(&format!(
-            "config file {}: unknown key \"bogus_key\"",
-            abs.display()
-        )),
-        "{err}"
-    );
-    assert!(!err.contains("default."), "{err}");
-    let err = serve("[limits]\nentriez = 3\n");
-    assert!(
-        err.contains("\"limits.entriez\" (did you mean \"limits.entries\"?)"),
-        "{err}"
-    );
-    let out = hoist(&["config"], &[("HOIST_MAX_CONNECTIONS", "0")]);
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("environment variable HOIST_MAX_CONNECTIONS: max_connections"),
-        "{err}"
-    );
-}
-
-#[test]
-fn registry_down_errors_name_the_registry_host() {
-    let port = free_port().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("a.tar");
-    std::fs::write(&file, oci_archive(10, 1000, "cli/app:1", false)).unwrap();
-    let registry = format!("http://127.0.0.1:{port}");
-    let out = hoist(
-        &[
-            "push",
-            file.to_str().unwrap(),
-            "cli/app:1",
-            "--registry",
-            &registry,
-            "--no-cache",
-        ],
-        &[("HOIST_RETRIES", "0")],
-    );
-    assert_eq!(out.status.code(), Some(3), "the registry failed");
-    let err = text(&out.stderr);
-    assert!(err.contains("REGISTRY_UNAVAILABLE"), "{err}");
-    assert!(
-        err.contains(&format!("127.0.0.1:{port}")),
-        "the host is not named: {err}"
-    );
-}
-
-#[test]
-fn push_help_describes_file_reference_config_and_registry() {
-    let help = text(&hoist(&["push", "--help"], &[]).stdout);
-    for needle in [
-        "<FILE>",
-        "[REPOSITORY[:TAG]]",
-        "--config <FILE>",
-        "--registry <URL>",
-        "stdin",
-        "Optional",
-    ] {
-        assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
-    }
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    assert!(
-        readme.contains("hoist push FILE|- [REPOSITORY[:TAG]]"),
-        "README disagrees"
-    );
 }
 
 #[test]

@@ -2,12 +2,16 @@
 //! failed push, the Prometheus exposition parsed by a real parser, the admin listener, and
 //! no secret in any log line, metric or answer. Real registry, real hoist, loopback only.
 
-mod ops_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use ops_support::*;
 use serde_json::Value;
+use support::archives::{image, image_corrupt};
+use support::*;
+
+/// The registry's one htpasswd user.
+const REGISTRY_USER: &str = "ops-user";
 
 /// The lines of one request.
 fn lines_of<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
@@ -24,10 +28,10 @@ fn find<'a>(lines: &[&'a Value], message: &str) -> &'a Value {
 #[test]
 fn json_logs_follow_a_good_and_a_failed_push_by_request_id() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start(&reg.url(), &[("HOIST_LOG_FORMAT", "json")]).unwrap();
-    let good = oci_archive(3, 200_000, "logs/app:1", false);
+    let hoist = Hoist::verbose(&reg.url(), &[("HOIST_LOG_FORMAT", "json")]).unwrap();
+    let good = image(3, &[200_000], "logs/app:1").tar;
     let a = request(
-        &hoist.addr,
+        &hoist.addr(),
         "PUT",
         "/push/logs/app:1?tag=extra",
         &[("x-request-id", "ci-job-42")],
@@ -36,13 +40,10 @@ fn json_logs_follow_a_good_and_a_failed_push_by_request_id() {
     .unwrap();
     assert_eq!(a.status, 201, "{}", a.text());
     assert_eq!(a.header("x-request-id"), Some("ci-job-42"));
-    let digest = a.json()["images"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let digest = a.body["images"][0]["digest"].as_str().unwrap().to_string();
 
-    let bad = oci_archive(4, 200_000, "logs/app:2", true);
-    let b = request(&hoist.addr, "PUT", "/push/logs/app:2", &[], &bad).unwrap();
+    let bad = image_corrupt(4, &[200_000], "logs/app:2").tar;
+    let b = request(&hoist.addr(), "PUT", "/push/logs/app:2", &[], &bad).unwrap();
     assert_eq!(b.status, 400, "{}", b.text());
     let generated = b.header("x-request-id").unwrap().to_string();
     assert_eq!(generated.len(), 32, "{generated}");
@@ -88,13 +89,13 @@ fn json_logs_follow_a_good_and_a_failed_push_by_request_id() {
 #[test]
 fn a_push_that_streams_its_progress_is_summarised_when_it_ends() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start(&reg.url(), &[("HOIST_LOG_FORMAT", "json")]).unwrap();
-    let body = oci_archive(11, 100_000, "ndjson/app:1", false);
+    let hoist = Hoist::verbose(&reg.url(), &[("HOIST_LOG_FORMAT", "json")]).unwrap();
+    let body = image(11, &[100_000], "ndjson/app:1").tar;
     let headers = [
         ("accept", "application/x-ndjson"),
         ("x-request-id", "ndjson-1"),
     ];
-    let a = request(&hoist.addr, "PUT", "/push/ndjson/app:1", &headers, &body).unwrap();
+    let a = request(&hoist.addr(), "PUT", "/push/ndjson/app:1", &headers, &body).unwrap();
     assert_eq!(a.status, 200, "{}", a.text());
     assert!(a.text().contains("\"done\""), "{}", a.text());
     hoist.wait_for_line(&["push finished", "ndjson-1"]);
@@ -109,9 +110,9 @@ fn a_push_that_streams_its_progress_is_summarised_when_it_ends() {
 #[test]
 fn a_request_id_that_could_forge_log_lines_is_replaced() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start(&reg.url(), &[]).unwrap();
+    let hoist = Hoist::verbose(&reg.url(), &[]).unwrap();
     let a = request(
-        &hoist.addr,
+        &hoist.addr(),
         "GET",
         "/healthz",
         &[("x-request-id", "a b\"{")],
@@ -125,11 +126,9 @@ fn a_request_id_that_could_forge_log_lines_is_replaced() {
     );
 }
 
-#[test]
-fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
-    const PASSWORD: &str = "pw-Zq8vK2mX9sLr";
-    let reg = Registry::with_password(PASSWORD).unwrap();
-    // A real API token, checked by hoist on every push (tokens file, `hoist token`).
+/// A real API token, checked by hoist on every push (`hoist token`), and the tokens file in
+/// `dir` that holds its entry.
+fn api_token(dir: &std::path::Path) -> (String, std::path::PathBuf) {
     let made = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
         .args(["token", "--name", "ci-secret", "--repository", "secret/**"])
         .output()
@@ -142,13 +141,21 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
         .trim()
         .to_string();
     let entry = &made[made.find("[[token]]").expect("the entry")..];
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.toml");
+    let tokens = dir.join("tokens.toml");
     std::fs::write(&tokens, entry).unwrap();
+    (token, tokens)
+}
+
+#[test]
+fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
+    const PASSWORD: &str = "pw-Zq8vK2mX9sLr";
+    let reg = Registry::start_htpasswd(&[(REGISTRY_USER, PASSWORD)]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (token, tokens) = api_token(dir.path());
     let tokens_file = tokens.to_str().unwrap();
     let mut outputs = Vec::new();
     for format in ["text", "json"] {
-        let hoist = Hoist::start(
+        let hoist = Hoist::verbose(
             &reg.url(),
             &[
                 FAST_PROBES,
@@ -161,7 +168,7 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
             ],
         )
         .unwrap();
-        readyz_becomes(&hoist, 200);
+        hoist.readyz_becomes(200);
         let auth = format!("Bearer {token}");
         let cookie = format!("session={token}");
         let headers = [
@@ -170,12 +177,13 @@ fn no_secret_reaches_a_log_line_a_metric_or_an_answer() {
             ("cookie", cookie.as_str()),
         ];
         for (seed, corrupt) in [(5, false), (6, true)] {
-            let body = oci_archive(seed, 50_000, "secret/app:1", corrupt);
-            let a = request(&hoist.addr, "PUT", "/push/secret/app:1", &headers, &body).unwrap();
+            let build = if corrupt { image_corrupt } else { image };
+            let body = build(seed, &[50_000], "secret/app:1").tar;
+            let a = request(&hoist.addr(), "PUT", "/push/secret/app:1", &headers, &body).unwrap();
             assert_eq!(a.status, if corrupt { 400 } else { 201 }, "{}", a.text());
             outputs.push(a.text());
         }
-        outputs.push(readyz(&hoist).text());
+        outputs.push(hoist.readyz().text());
         outputs.push(get(&format!("{}/metrics", hoist.url)).unwrap().text());
         hoist.wait_for_line(&["push finished", "DIGEST_MISMATCH"]);
         outputs.push(hoist.stderr());
@@ -252,8 +260,8 @@ fn pushes_then_scrape(
     good: &[u8],
     bad: &[u8],
 ) -> (prometheus_parse::Scrape, String) {
-    readyz_becomes(hoist, 200);
-    let put = |path: &str, body: &[u8]| request(&hoist.addr, "PUT", path, &[], body).unwrap();
+    hoist.readyz_becomes(200);
+    let put = |path: &str, body: &[u8]| request(&hoist.addr(), "PUT", path, &[], body).unwrap();
     assert_eq!(put("/push/metrics/app:1", good).status, 201);
     assert_eq!(put("/push/metrics/app:2", bad).status, 400);
     let a = get(&format!("{}/metrics", hoist.url)).unwrap();
@@ -267,9 +275,9 @@ fn pushes_then_scrape(
 #[test]
 fn metrics_are_prometheus_text_with_every_series() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start(&reg.url(), &[FAST_PROBES]).unwrap();
-    let good = oci_archive(7, 100_000, "metrics/app:1", false);
-    let bad = oci_archive(8, 100_000, "metrics/app:2", true);
+    let hoist = Hoist::verbose(&reg.url(), &[FAST_PROBES]).unwrap();
+    let good = image(7, &[100_000], "metrics/app:1").tar;
+    let bad = image_corrupt(8, &[100_000], "metrics/app:2").tar;
     let (s, text) = pushes_then_scrape(&hoist, &good, &bad);
     assert_eq!(
         value(&s, "hoist_pushes_total", &[("outcome", "success")]),
@@ -338,7 +346,7 @@ fn metrics_are_prometheus_text_with_every_series() {
 #[test]
 fn admin_listen_serves_metrics_apart_from_the_public_port() {
     let reg = Registry::start().unwrap();
-    let hoist = Hoist::start(
+    let hoist = Hoist::verbose(
         &reg.url(),
         &[FAST_PROBES, ("HOIST_ADMIN_LISTEN", "127.0.0.1:0")],
     )

@@ -1,5 +1,7 @@
 //! Clients of hoist: `curl` for ordinary pushes (raw or multipart), raw TCP for the ones a
-//! well-behaved client never sends (held, cut or half-closed bodies), and what hoist answered.
+//! well-behaved client never sends (held, cut or half-closed bodies) and for one plain
+//! HTTP/1.1 request whose status, headers and closed connection a test sees as they are, and
+//! what hoist answered.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,8 +18,11 @@ use super::{Hoist, Registry};
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The body as JSON, or as a JSON string when it is not JSON.
     pub body: Value,
     pub headers: Vec<(String, String)>,
+    /// The body as it came (lossy UTF-8).
+    text: String,
 }
 
 impl Answer {
@@ -25,9 +30,27 @@ impl Answer {
     pub fn new(status: u16, body: Value) -> Answer {
         Answer {
             status,
+            text: body.to_string(),
             body,
             headers: Vec::new(),
         }
+    }
+
+    /// An answer from its status, headers and body bytes.
+    fn from_raw(status: u16, headers: Vec<(String, String)>, body: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(body).to_string();
+        let body = serde_json::from_slice(body).unwrap_or_else(|_| Value::String(text.clone()));
+        Answer {
+            status,
+            body,
+            headers,
+            text,
+        }
+    }
+
+    /// The body as it came, byte for byte (lossy UTF-8), JSON or not.
+    pub fn text(&self) -> String {
+        self.text.clone()
     }
 
     /// The `error.code` of a failure answer ("" on success).
@@ -135,18 +158,17 @@ fn curl_json(args: &[String]) -> Result<Answer> {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, status) = text.rsplit_once('\n').context("curl printed no status")?;
     let status: u16 = status.trim().parse().context("curl status")?;
-    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
     let raw = std::fs::read_to_string(head.path()).unwrap_or_default();
     // With `100 Continue` there are two header blocks: keep the last.
     let last = raw
         .rsplit("\r\n\r\n")
         .find(|b| !b.trim().is_empty())
         .unwrap_or("");
-    Ok(Answer {
+    Ok(Answer::from_raw(
         status,
-        body,
-        headers: parse_headers(last),
-    })
+        parse_headers(last),
+        body.as_bytes(),
+    ))
 }
 
 fn parse_headers(block: &str) -> Vec<(String, String)> {
@@ -227,11 +249,47 @@ pub fn push_chunked(hoist: &Hoist, path: &str, body: &[u8]) -> Option<Answer> {
     read_answer(&mut s)
 }
 
+/// One request over a fresh connection to `addr` (`Connection: close`, a `Content-Length`
+/// even for an empty body), its answer read whole (within 60 s).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Answer> {
+    let mut s = TcpStream::connect(addr)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    read_answer_within(&mut s, Duration::from_secs(60))
+        .with_context(|| format!("no answer to {method} {path}"))
+}
+
+/// `GET http://ADDR/PATH` with [`request`]: any status is an answer.
+pub fn get(url: &str) -> Result<Answer> {
+    let rest = url.strip_prefix("http://").context("http URL")?;
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    request(addr, "GET", path, &[], b"")
+}
+
 /// Reads one HTTP/1.1 response (until it is complete, the peer closes, or 30 s pass).
 pub fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
+    read_answer_within(stream, Duration::from_secs(30))
+}
+
+/// Reads one HTTP/1.1 response (until it is complete, the peer closes, or `limit` passes
+/// without a byte).
+pub fn read_answer_within(stream: &mut TcpStream, limit: Duration) -> Option<Answer> {
+    stream.set_read_timeout(Some(limit)).ok()?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     while !response_complete(&raw) {
@@ -254,13 +312,7 @@ pub fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
     if lower.contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    Some(Answer {
-        status,
-        body,
-        headers: parse_headers(&head),
-    })
+    Some(Answer::from_raw(status, parse_headers(&head), &body))
 }
 
 fn response_complete(raw: &[u8]) -> bool {

@@ -2,9 +2,9 @@
 //!
 //! - [`registry`]: a real `docker-registry` on a loopback port and its read-backs (tags,
 //!   manifests, blobs, access log, open upload sessions).
-//! - [`hoist`]: a real `hoist serve` process with options (env, args, log level) and its
-//!   stderr captured.
-//! - [`client`]: pushes through curl or raw TCP, and [`Answer`].
+//! - [`hoist`]: a real `hoist serve` process with options (env, args, log level, an empty
+//!   environment), its stderr captured and read as lines or JSON, `/readyz`, SIGTERM.
+//! - [`client`]: pushes through curl or raw TCP, one raw HTTP/1.1 request, and [`Answer`].
 //! - [`archives`]: image archives built in code (tool-shaped, block-level hostile, small).
 //! - [`fault_proxy`]: an HTTP proxy between hoist and the registry that injects faults and
 //!   records what hoist sent.
@@ -21,12 +21,13 @@ pub mod hoist;
 pub mod registry;
 
 pub use client::*;
-pub use hoist::Hoist;
+pub use hoist::{FAST_PROBES, Hoist, VERBOSE_LOG, run_hoist};
 pub use registry::Registry;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -48,6 +49,23 @@ pub fn run(cmd: &mut Command) -> Result<String> {
 /// A free loopback port (bind :0, read it, release it).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Polls until `ok()`, every 50 ms, for at most `limit`.
+pub fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("not within {limit:?}")
+}
+
+/// The repository's root (Dockerfile, deploy/, scripts/, README.md).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Whether a tool is on PATH.

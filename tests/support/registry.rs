@@ -1,6 +1,7 @@
 //! A real registry (Debian's `docker-registry`, CNCF distribution 2.8) on a loopback port,
 //! storing into a temp dir, and the read-backs the tests check it with: tags, manifests,
-//! blobs, the catalog, its access log, and the upload sessions left in its storage.
+//! blobs, the catalog, its access log, and the upload sessions left in its storage. It may
+//! sit behind htpasswd Basic auth, and be stopped while a test goes on.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -26,7 +27,30 @@ impl Registry {
     /// Starts a fresh registry. Extra YAML (an `auth:` section, or `  tls:` under `http:`) is
     /// appended to the config.
     pub fn start_with(extra_yaml: &str) -> Result<Registry> {
+        Registry::start_in(tempfile::tempdir()?, extra_yaml)
+    }
+
+    /// Behind htpasswd Basic auth, one line a `(user, password)`; the file sits in the
+    /// registry's own temp dir.
+    pub fn start_htpasswd(users: &[(&str, &str)]) -> Result<Registry> {
         let dir = tempfile::tempdir()?;
+        let file = dir.path().join("htpasswd");
+        let mut lines = String::new();
+        for (user, password) in users {
+            // distribution's htpasswd is bcrypt only; cost 4 keeps the test fast.
+            let hash =
+                bcrypt::hash_with_result(password, 4)?.format_for_version(bcrypt::Version::TwoY);
+            lines.push_str(&format!("{user}:{hash}\n"));
+        }
+        std::fs::write(&file, lines)?;
+        let yaml = format!(
+            "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+            file.display()
+        );
+        Registry::start_in(dir, &yaml)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra_yaml: &str) -> Result<Registry> {
         let port = free_port()?;
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: hoist-test-secret\n{extra_yaml}",
@@ -60,6 +84,12 @@ impl Registry {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the registry (hoist then finds it down); the drop does it too.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// `host:port`, as skopeo and docker want it.
@@ -248,6 +278,15 @@ impl Registry {
         open
     }
 
+    /// How many open upload sessions hold data (`_uploads/<id>/data`): bytes of a blob have
+    /// reached the registry and no commit or cancel has taken them away yet.
+    pub fn uploads_with_data(&self) -> usize {
+        let open = self.open_uploads();
+        open.iter()
+            .filter(|session| Path::new(session).join("data").is_file())
+            .count()
+    }
+
     /// Waits up to `within` for every upload session to be closed; panics naming the ones
     /// still open.
     pub fn assert_no_open_uploads(&self, case: &str, within: Duration) {
@@ -268,8 +307,7 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
