@@ -252,6 +252,7 @@ fn the_example_tokens_let_hoist_start(docs: &[Yaml], dir: &Path, file: &Path) {
         .to_string();
     let tokens_file = dir.join("tokens");
     std::fs::write(&tokens_file, tokens).unwrap();
+    // `::hoist`: the crate (`hoist` alone is `support::hoist`).
     let flags = ::hoist::config::Flags::default();
     let config = ::hoist::config::Config::load(Some(file), &flags).unwrap();
     let mut auth = config.auth.clone();
