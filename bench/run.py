@@ -399,6 +399,7 @@ def main():
     p.add_argument("--rss-wait", type=float, default=60, help="seconds before the RSS after rss8")
     p.add_argument("--hoist", default=os.path.join(ROOT, "target/release/hoist"))
     p.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
+    p.add_argument("--fixtures-only", action="store_true", help="build the fixtures and stop")
     args = p.parse_args()
     for tool in ["docker-registry", "skopeo", "umoci", "pigz", "curl", "tar"]:
         if not shutil.which(tool):
@@ -410,6 +411,8 @@ def main():
         run("cargo", "build", "--release", "--quiet", cwd=ROOT)
     args.fx = os.path.join(args.dir, "fixtures")
     build_fixtures(args.fx, args.size_mb, args.layers)
+    if args.fixtures_only:
+        return
     for f in ["img.tar", "img.tar.gz", "oci.tar.gz", "small.tar.gz"]:
         say(f"{f}: {os.path.getsize(os.path.join(args.fx, f)) / 1e6:.1f} MB")
     results = {}
