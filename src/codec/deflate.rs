@@ -22,10 +22,9 @@ impl Encoder {
         Ok(match t {
             LayerTransform::Keep => None,
             LayerTransform::Gzip(level) => Some(Encoder::Gzip(ParallelGzip::new(level))),
-            LayerTransform::Zstd(level) => Some(Encoder::Zstd(zstd::stream::write::Encoder::new(
-                Vec::new(),
-                level,
-            )?)),
+            LayerTransform::Zstd(level) => {
+                Some(Encoder::Zstd(zstd_encoder(level, zstd_workers())?))
+            }
         })
     }
 
@@ -46,6 +45,29 @@ impl Encoder {
             Encoder::Zstd(e) => Ok(vec![Bytes::from(e.finish()?)]),
         }
     }
+}
+
+/// A zstd compressor on `workers` threads of zstd's own. Its output depends on the level and
+/// not on the number of workers (for one or more), so a layer gets the same digest on every
+/// machine (`zstd_output_does_not_depend_on_the_workers`).
+fn zstd_encoder(
+    level: i32,
+    workers: u32,
+) -> io::Result<zstd::stream::write::Encoder<'static, Vec<u8>>> {
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), level)?;
+    encoder.multithread(workers)?;
+    // zstd's default job (several window sizes, each worker holding its input and output)
+    // tripled a push's peak RSS; 1 MiB jobs keep it near the gzip path's.
+    encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
+    Ok(encoder)
+}
+
+/// The input one zstd worker compresses at a time.
+const ZSTD_JOB: u32 = 1 << 20;
+
+/// One zstd worker per core, as the gzip pool has.
+fn zstd_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 /// Inflates a compressed layer only to hash its tar: its diffID.
@@ -92,5 +114,45 @@ impl Inflater {
                 Ok(d.into_inner().0.finish())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compresses `data` in uneven pieces, as the walk hands them over.
+    fn zstd_of(data: &[u8], workers: u32) -> Vec<u8> {
+        let mut e = zstd_encoder(3, workers).unwrap();
+        let mut out = Vec::new();
+        for piece in data.chunks(100_003) {
+            e.write_all(piece).unwrap();
+            out.append(e.get_mut());
+        }
+        out.extend(e.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn zstd_output_does_not_depend_on_the_workers() {
+        // Enough for several zstd jobs (a job is a few MiB at level 3), half repetitive.
+        let data: Vec<u8> = (0..24u32 << 20)
+            .map(|i| {
+                if i % 3 == 0 {
+                    (i.wrapping_mul(2654435761) >> 24) as u8
+                } else {
+                    (i >> 10) as u8
+                }
+            })
+            .collect();
+        let one = zstd_of(&data, 1);
+        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
+        for workers in [2, 3, 8] {
+            assert!(
+                zstd_of(&data, workers) == one,
+                "{workers} workers wrote other bytes"
+            );
+        }
+        assert!(zstd_of(&data, 2) == one, "a second run wrote other bytes");
     }
 }
