@@ -347,7 +347,43 @@ fn ci_identity_tokens_from_a_local_issuer() {
     );
     assert_eq!((denied.status, denied.code().as_str()), (403, "DENIED"));
 
-    let c = |owner: &str| claims(&issuer.url, owner);
+    let attacks = oidc_attacks(&signer, &issuer.url, &rs);
+    for (i, (what, jwt, why)) in attacks.iter().enumerate() {
+        let img = oci_archive(100 + i as u64, 16 << 10, None);
+        let tag = format!("bad-{i}");
+        let a = hoist.push(
+            &format!("/push/ci/acme/app:{tag}"),
+            &[("Authorization", &bearer(jwt))],
+            &img.bytes,
+        );
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (401, "UNAUTHORIZED"),
+            "{what}: {}",
+            a.text()
+        );
+        assert!(a.text().contains(why), "{what}: {}", a.text());
+        assert!(
+            !a.text().contains(jwt.as_str()),
+            "{what}: the answer echoes the token"
+        );
+        assert_left_nothing(&reg, "ci/acme/app", &tag, &img, "");
+    }
+    let jwts: Vec<&str> = attacks
+        .iter()
+        .map(|(_, j, _)| j.as_str())
+        .chain([good.as_str(), es.as_str()])
+        .collect();
+    assert_no_secret(&hoist, &jwts);
+}
+
+/// Tokens a CI identity check must refuse: (what, the token, what the refusal says).
+fn oidc_attacks(
+    signer: &Signer,
+    issuer: &str,
+    rs: &serde_json::Value,
+) -> Vec<(&'static str, String, &'static str)> {
+    let c = |owner: &str| claims(issuer, owner);
     let without = |key: &str| {
         let mut v = c("acme");
         v.as_object_mut().unwrap().remove(key);
@@ -360,7 +396,7 @@ fn ci_identity_tokens_from_a_local_issuer() {
     };
     let stranger = Signer::new();
     // (what, the token, what the refusal says)
-    let attacks: Vec<(&str, String, &str)> = vec![
+    vec![
         (
             "expired",
             signer.sign(rs.clone(), &with("exp", json!(now() - 600))),
@@ -421,34 +457,7 @@ fn ci_identity_tokens_from_a_local_issuer() {
             signer.sign(rs.clone(), &c("Acme")),
             "repository path component",
         ),
-    ];
-    for (i, (what, jwt, why)) in attacks.iter().enumerate() {
-        let img = oci_archive(100 + i as u64, 16 << 10, None);
-        let tag = format!("bad-{i}");
-        let a = hoist.push(
-            &format!("/push/ci/acme/app:{tag}"),
-            &[("Authorization", &bearer(jwt))],
-            &img.bytes,
-        );
-        assert_eq!(
-            (a.status, a.code().as_str()),
-            (401, "UNAUTHORIZED"),
-            "{what}: {}",
-            a.text()
-        );
-        assert!(a.text().contains(why), "{what}: {}", a.text());
-        assert!(
-            !a.text().contains(jwt.as_str()),
-            "{what}: the answer echoes the token"
-        );
-        assert_left_nothing(&reg, "ci/acme/app", &tag, &img, "");
-    }
-    let jwts: Vec<&str> = attacks
-        .iter()
-        .map(|(_, j, _)| j.as_str())
-        .chain([good.as_str(), es.as_str()])
-        .collect();
-    assert_no_secret(&hoist, &jwts);
+    ]
 }
 
 #[test]
