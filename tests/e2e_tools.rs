@@ -342,6 +342,22 @@ struct Expect<'a> {
 /// Checks the JSON report, the registry's content and a skopeo pull; returns the report's
 /// image entry.
 fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -> Result<Value> {
+    let (image, digest, want_tags) = check_report(fx, answer, expect)?;
+    let (manifest, content_type) =
+        check_manifest(registry, fx, expect, &image, &digest, &want_tags)?;
+    let docker = content_type == DOCKER_MANIFEST;
+    check_layers(registry, fx, expect, &manifest, &content_type)?;
+    check_report_blobs(fx, expect, &image, &manifest)?;
+    check_with_skopeo(registry, fx, expect, &digest, &manifest, docker)?;
+    Ok(image)
+}
+
+/// The report's image: repository, tags, sizes, digest. Returns it, its digest and the tags.
+fn check_report(
+    fx: &Fixture,
+    answer: &Answer,
+    expect: &Expect,
+) -> Result<(Value, String, BTreeSet<String>)> {
     ensure!(
         answer.status == 201,
         "push answered {} {}",
@@ -405,11 +421,22 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
         );
     }
 
-    // The registry: tags, manifest bytes, config, layers.
+    Ok((image, digest, want_tags))
+}
+
+/// The registry: tags, manifest bytes and type, config. Returns the manifest and its type.
+fn check_manifest(
+    registry: &Registry,
+    fx: &Fixture,
+    expect: &Expect,
+    image: &Value,
+    digest: &str,
+    want_tags: &BTreeSet<String>,
+) -> Result<(Value, String)> {
     let mut registry_tags = registry.tags(expect.repository);
     registry_tags.sort();
     ensure!(
-        registry_tags.iter().cloned().collect::<BTreeSet<_>>() == want_tags,
+        registry_tags.iter().cloned().collect::<BTreeSet<_>>() == *want_tags,
         "registry tags {registry_tags:?} != {want_tags:?}"
     );
     let (manifest_bytes, content_type) = registry.manifest(expect.repository, &digest)?;
@@ -458,6 +485,18 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
         "config blob bytes changed"
     );
 
+    Ok((manifest, content_type))
+}
+
+/// Every layer in the registry: media type, digest, size, and its tar's diffID.
+fn check_layers(
+    registry: &Registry,
+    fx: &Fixture,
+    expect: &Expect,
+    manifest: &Value,
+    content_type: &str,
+) -> Result<()> {
+    let docker = content_type == DOCKER_MANIFEST;
     let layers = manifest["layers"].as_array().context("manifest layers")?;
     ensure!(
         layers.len() == fx.diff_ids.len(),
@@ -513,7 +552,17 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
         );
     }
 
-    // The report's blobs: the config and the layers, with their sizes and outcomes.
+    Ok(())
+}
+
+/// The report's blobs: the config and the layers, with their sizes and outcomes.
+fn check_report_blobs(
+    fx: &Fixture,
+    expect: &Expect,
+    image: &Value,
+    manifest: &Value,
+) -> Result<()> {
+    let layers = manifest["layers"].as_array().context("manifest layers")?;
     let mut want_blobs: BTreeSet<String> = layers
         .iter()
         .map(|l| l["digest"].as_str().unwrap_or_default().to_string())
@@ -560,11 +609,22 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
         );
     }
 
-    // Real clients: skopeo inspect (manifest, raw, config) and a full pull.
+    Ok(())
+}
+
+/// Real clients: skopeo inspect (manifest, raw, config) and a full pull.
+fn check_with_skopeo(
+    registry: &Registry,
+    fx: &Fixture,
+    expect: &Expect,
+    digest: &str,
+    manifest: &Value,
+    docker: bool,
+) -> Result<()> {
     let reference = format!("{}:{}", expect.repository, expect.tags[0]);
     let inspect = skopeo_inspect(registry, &reference, &[])?;
     ensure!(
-        inspect["Digest"] == digest.as_str(),
+        inspect["Digest"] == digest,
         "skopeo sees digest {}",
         inspect["Digest"]
     );
@@ -575,7 +635,7 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
     );
     let raw = skopeo_inspect(registry, &reference, &["--raw"])?;
     ensure!(
-        raw == manifest,
+        raw == *manifest,
         "skopeo --raw differs from the registry manifest"
     );
     let skopeo_config = skopeo_inspect(registry, &reference, &["--config"])?;
@@ -589,8 +649,7 @@ fn verify(registry: &Registry, fx: &Fixture, answer: &Answer, expect: &Expect) -
         "config Cmd lost: {}",
         skopeo_config["config"]
     );
-    pull(registry, &reference, fx, !docker)?;
-    Ok(image)
+    pull(registry, &reference, fx, !docker)
 }
 
 /// `skopeo copy docker://registry/reference oci:OUT:t`, then checks what was pulled. skopeo
