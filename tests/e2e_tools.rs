@@ -439,7 +439,7 @@ fn check_manifest(
         registry_tags.iter().cloned().collect::<BTreeSet<_>>() == *want_tags,
         "registry tags {registry_tags:?} != {want_tags:?}"
     );
-    let (manifest_bytes, content_type) = registry.manifest(expect.repository, &digest)?;
+    let (manifest_bytes, content_type) = registry.manifest(expect.repository, digest)?;
     ensure!(
         sha256(&manifest_bytes) == digest,
         "registry manifest bytes do not hash to {digest}"
