@@ -1,10 +1,12 @@
 //! The upload page (`GET /`) in a real browser: headless chromium through WebDriver, pushing
 //! through the page as a person would, checking what the page says and reading the result
-//! back from the registry. Screenshots (before, during, after a push, and of failures) go to
-//! `target/page-screenshots/`.
+//! back from the registry. Screenshots (before, during, after a push, of failures and of a
+//! cancelled push) go to `target/page-screenshots/`.
 
 mod page_support;
 mod support;
+
+use std::time::Duration;
 
 use fantoccini::key::Key;
 
@@ -60,6 +62,10 @@ async fn a_push_through_the_page_shows_progress_then_ref_at_digest_and_is_in_the
     let registry = browser.text("registry-text").await;
     assert!(registry.ends_with(" sent, 2 layers done"), "{registry}");
     assert!(browser.enabled("push").await);
+    assert!(
+        !browser.displayed("cancel").await,
+        "no Cancel after the push"
+    );
     let mut tags = reg.tags("page/app");
     tags.sort();
     assert_eq!(tags, ["extra", "latest", "v1"]);
@@ -81,15 +87,10 @@ async fn a_push_through_the_page_shows_progress_then_ref_at_digest_and_is_in_the
 }
 
 /// While the push runs: the upload bar part way (screenshot), then bytes sent to the registry
-/// (screenshot); the button disabled all along, the status not yet saying how it ended.
+/// (screenshot); the button disabled all along, Cancel offered, the status not yet saying
+/// how it ended.
 async fn watch_the_push_in_flight(browser: &Browser) {
-    wait_for("the upload part way", PUSH_WITHIN, || async {
-        let bar = "const bar = document.getElementById('upload-bar'); return [bar.value, bar.max]";
-        let bar = browser.client.execute(bar, vec![]).await.ok()?;
-        let (value, max) = (bar[0].as_f64()?, bar[1].as_f64()?);
-        (value > 0.0 && value < max && max > 1e6).then_some(())
-    })
-    .await;
+    wait_for_upload_part_way(browser).await;
     browser.screenshot("2-during-upload").await;
     assert!(
         !browser.enabled("push").await,
@@ -107,11 +108,90 @@ async fn watch_the_push_in_flight(browser: &Browser) {
         !browser.enabled("push").await,
         "the button is disabled while pushing"
     );
+    assert!(
+        browser.displayed("cancel").await && browser.enabled("cancel").await,
+        "Cancel is there while hoist pushes to the registry"
+    );
     let status = browser.text("status").await;
     assert!(
         !status.starts_with("Pushed") && !status.starts_with("Failed"),
         "{status}"
     );
+}
+
+/// Cancel while the archive is on its way (slow link): Cancel shows only during the push and
+/// is reached with Tab and pressed with Enter; the page then says the push was cancelled and
+/// nothing tagged (no success, no failure), Push is back, the registry holds no tag and no
+/// open upload session, and hoist still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_the_upload_stops_the_push_and_tags_nothing() {
+    let (reg, hoist) = env();
+    let link = SlowLink::start(&hoist.addr(), 2_000_000);
+    let dir = support::scratch();
+    let img = image(76, &[8 << 20, 8 << 20], "v1");
+    let file = archive_file(&dir, "app.tar", &img.tar);
+    let browser = Browser::start().await;
+    browser.open(&link.url).await;
+    assert!(
+        !browser.displayed("cancel").await,
+        "no Cancel before a push"
+    );
+    browser.choose_file(&file).await;
+    browser.fill("reference", "cancel/app:v1").await;
+    browser.element("push").await.click().await.expect("click");
+    wait_for_upload_part_way(&browser).await;
+    assert!(browser.displayed("cancel").await && browser.enabled("cancel").await);
+    // hoist already streams the first layer to the registry: there is a session to close.
+    wait_for("an upload session in the registry", PUSH_WITHIN, || async {
+        (!reg.open_uploads().is_empty()).then_some(())
+    })
+    .await;
+
+    // From the last field, Tab skips the disabled Push and lands on Cancel.
+    let focus = "document.getElementById('compression').focus()";
+    browser.client.execute(focus, vec![]).await.expect("focus");
+    browser.press(&[char::from(Key::Tab)]).await;
+    assert_eq!(
+        browser.focused().await,
+        "cancel",
+        "Cancel is keyboard reachable"
+    );
+    browser.press(&[char::from(Key::Enter)]).await;
+
+    wait_for("the cancelled state", PUSH_WITHIN, || async {
+        browser.displayed("cancelled").await.then_some(())
+    })
+    .await;
+    browser.screenshot("10-cancelled").await;
+    let words = browser.text("cancelled").await;
+    assert!(words.contains("Cancelled: nothing was tagged"), "{words}");
+    let status = browser.text("status").await;
+    assert!(status.starts_with("Cancelled"), "{status}");
+    assert!(!browser.displayed("result").await, "never a success");
+    assert!(!browser.displayed("failure").await);
+    assert_eq!(browser.focused().await, "cancelled-heading");
+    assert!(browser.enabled("push").await, "Push is back");
+    assert!(
+        !browser.displayed("cancel").await,
+        "Cancel goes with the push"
+    );
+
+    reg.assert_no_open_uploads("cancelled from the page", Duration::from_secs(15));
+    assert!(reg.all_tags().is_empty(), "{:?}", reg.all_tags());
+    get_text(&format!("{}/healthz", hoist.url)).expect("hoist still answers");
+    // The page shows nothing new later: no success arrives after the cancel.
+    assert!(!browser.displayed("result").await, "never a success");
+    browser.close().await;
+}
+
+async fn wait_for_upload_part_way(browser: &Browser) {
+    wait_for("the upload part way", PUSH_WITHIN, || async {
+        let bar = "const bar = document.getElementById('upload-bar'); return [bar.value, bar.max]";
+        let bar = browser.client.execute(bar, vec![]).await.ok()?;
+        let (value, max) = (bar[0].as_f64()?, bar[1].as_f64()?);
+        (value > 0.0 && value < max && max > 1e6).then_some(())
+    })
+    .await;
 }
 
 /// The raw answer is there but folded away; opened, it is the NDJSON stream ending in `done`.
