@@ -203,10 +203,10 @@ async fn open(file: &str) -> std::io::Result<(Box<dyn AsyncRead + Unpin + Send>,
     Ok((Box::new(f), Some(size)))
 }
 
-/// Writes what the push learned, unless there is nothing to keep (a push that failed before
-/// the registry answered, with nothing in the file for it).
+/// Writes what the push learned, unless there is nothing to keep (the pusher started from
+/// the file's entries, so an empty export means the file had none and the push added none).
 fn save(cache: &CacheFile, learned: Learned, result: &Result<Report, PushError>) {
-    if learned == Learned::default() && cache.learned() == &learned {
+    if learned == Learned::default() {
         return;
     }
     let used = result.as_ref().map(used_blobs).unwrap_or_default();

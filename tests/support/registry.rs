@@ -204,6 +204,13 @@ impl Registry {
             .collect()
     }
 
+    /// The requests of the access log that could write: everything but GET and HEAD.
+    pub fn writes(&self) -> Vec<(String, String, u16)> {
+        let mut log = self.access_log();
+        log.retain(|(method, _, _)| !matches!(method.as_str(), "GET" | "HEAD"));
+        log
+    }
+
     /// For each upload session of `repo` that got a PATCH (by uuid, in order), the status of
     /// the last DELETE sent on it (None: never cancelled).
     pub fn cancels(&self, repo: &str) -> Vec<(String, Option<u16>)> {
