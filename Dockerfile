@@ -9,6 +9,10 @@
 # environment < flags; `docker run hoist config` prints the effective one.
 
 FROM rust:1-bookworm AS build
+# ISA-L (the gzip of layers) is built from source by the isal-rs crate.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nasm autoconf automake libtool make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when Cargo.toml or Cargo.lock
 # change, not on every source edit (the first build takes minutes).

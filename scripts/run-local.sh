@@ -5,7 +5,7 @@
 # Extra arguments go to `hoist serve` (e.g. --config config/hoist.toml).
 # Other ports: RUN_LOCAL_REGISTRY_PORT=5001 RUN_LOCAL_HOIST_PORT=8081 scripts/run-local.sh
 # Needs: Rust 1.88+ (rustup), a C compiler (gcc), curl, and root or sudo to apt-get install
-# docker-registry when it is missing. The first release build takes about 4 minutes.
+# docker-registry and the build's tools (nasm, autotools) when they are missing. The first release build takes about 4 minutes.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,29 +50,37 @@ check_free() {
 check_free "$registry_addr" "the registry"
 check_free "$hoist_addr" "hoist"
 
-if [ -z "${RUN_LOCAL_NO_BUILD:-}" ]; then
-    command -v cc >/dev/null 2>&1 || die "no C compiler (cc): apt-get install gcc"
-    say "cargo build --release (the first build takes about 4 minutes)"
-    cargo build --release
-fi
-
-if ! command -v docker-registry >/dev/null 2>&1; then
-    say "installing docker-registry"
+# Debian packages, and a command each provides: the build makes ISA-L (the gzip of layers)
+# from source with nasm and the autotools; the registry is Debian's.
+packages=(nasm autoconf automake libtool make docker-registry)
+commands=(nasm autoconf automake libtoolize make docker-registry)
+missing=()
+for i in "${!commands[@]}"; do
+    command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
     sudo=()
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: apt-get install docker-registry as root"
+        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: apt-get install ${missing[*]} as root"
         sudo=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${sudo[@]}" apt-get update
-    "${sudo[@]}" apt-get install -y --no-install-recommends docker-registry
-    # The package starts its own service on :5000; ours wants that port.
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+    # The registry package starts its own service on :5000; ours wants that port.
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
         "${sudo[@]}" systemctl stop docker-registry || true
     elif command -v service >/dev/null 2>&1 && service docker-registry status >/dev/null 2>&1; then
         "${sudo[@]}" service docker-registry stop || true
     fi
     check_free "$registry_addr" "the registry"
+fi
+
+if [ -z "${RUN_LOCAL_NO_BUILD:-}" ]; then
+    command -v cc >/dev/null 2>&1 || die "no C compiler (cc): apt-get install gcc"
+    say "cargo build --release (the first build takes about 4 minutes)"
+    cargo build --release
 fi
 
 mkdir -p "$dev/registry"

@@ -4,6 +4,8 @@
 //! compresses and hashes the output. Knows nothing of archives, registries or threads.
 
 mod deflate;
+#[cfg(feature = "isal")]
+mod isal;
 mod layer;
 mod pgzip;
 

@@ -178,16 +178,29 @@ impl ParallelGzip {
     }
 }
 
-/// Raw deflate of one block, ended with a sync flush (byte-aligned, not final).
+/// Raw deflate of one block, ended with a sync flush (byte-aligned, not final): ISA-L for
+/// level 1 where the build has it, zlib-rs otherwise.
 fn deflate_block(level: u32, block: &[u8]) -> io::Result<Vec<u8>> {
-    let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
     let mut out = Vec::with_capacity(block.len() / 2 + 1024);
+    #[cfg(feature = "isal")]
+    if level == 1 {
+        super::isal::deflate_sync(block, &mut out)?;
+        return Ok(out);
+    }
+    zlib_deflate_sync(level, block, &mut out)?;
+    Ok(out)
+}
+
+/// Appends `input` deflated by zlib-rs and ended with a sync flush.
+pub(super) fn zlib_deflate_sync(level: u32, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
+    out.reserve(input.len() / 2 + 1024);
     loop {
         let consumed = c.total_in() as usize;
-        c.compress_vec(&block[consumed..], &mut out, flate2::FlushCompress::Sync)
+        c.compress_vec(&input[consumed..], out, flate2::FlushCompress::Sync)
             .map_err(io::Error::other)?;
-        if c.total_in() as usize == block.len() && out.len() < out.capacity() {
-            return Ok(out);
+        if c.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return Ok(());
         }
         out.reserve(out.capacity().max(4096));
     }
