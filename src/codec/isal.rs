@@ -6,9 +6,9 @@
 //! piece of at most 64 KiB is deflated as a whole stream, which ISA-L writes as one dynamic
 //! block (at level 1 it ends a block after 64 Ki tokens, and a piece has no more), and is then
 //! made a sync-flushed one: its final bit is cleared, and an empty stored block follows its
-//! end-of-block code, which is found from the block's own Huffman table. A piece that is not
-//! one dynamic block whose end is certain (stored or fixed-code output, rare) is deflated by
-//! zlib-rs instead. Either way the bytes depend only on the input: the same layer gets the
+//! end-of-block code, which is found from the block's own Huffman table. A piece ISA-L stores
+//! (incompressible) is written as stored blocks; one that is otherwise not one dynamic block
+//! whose end is certain (fixed codes for a short last piece) is deflated by zlib-rs. Either way the bytes depend only on the input: the same layer gets the
 //! same digest every time (`tests::output_is_pinned`).
 
 use std::io;
@@ -19,32 +19,62 @@ const PIECE: usize = 64 << 10;
 /// Appends `block`, deflated at level 1 and ended by a sync flush.
 pub(super) fn deflate_sync(block: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     for piece in block.chunks(PIECE) {
-        if !deflate_piece(piece, out) {
-            super::pgzip::zlib_deflate_sync(1, piece, out)?;
+        match deflate_piece(piece, out) {
+            Piece::Deflated => {}
+            Piece::Incompressible => store(piece, out),
+            Piece::Other => super::pgzip::zlib_deflate_sync(1, piece, out)?,
         }
     }
     Ok(())
 }
 
-/// Appends `piece` deflated by ISA-L and sync-flushed; false, with `out` as it was, where the
-/// output is not one block whose end is certain.
-fn deflate_piece(piece: &[u8], out: &mut Vec<u8>) -> bool {
+/// What became of a piece given to ISA-L.
+#[derive(Debug, PartialEq)]
+enum Piece {
+    /// Appended, deflated and sync-flushed.
+    Deflated,
+    /// Not appended: ISA-L stored it (deflate would have made it larger).
+    Incompressible,
+    /// Not appended: not one dynamic block whose end is certain.
+    Other,
+}
+
+/// Appends `piece` as stored blocks, not final (they end on a byte boundary by themselves).
+fn store(piece: &[u8], out: &mut Vec<u8>) {
+    for part in piece.chunks(u16::MAX as usize) {
+        let len = part.len() as u16;
+        out.push(0);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(part);
+    }
+}
+
+/// Appends `piece` deflated by ISA-L and sync-flushed, where its output is one dynamic block
+/// whose end is certain; otherwise leaves `out` as it was and says why.
+fn deflate_piece(piece: &[u8], out: &mut Vec<u8>) -> Piece {
     let start = out.len();
     out.resize(start + piece.len() + piece.len() / 8 + 1024, 0);
     let level = isal::CompressionLevel::One;
     let written = isal::compress_into(piece, &mut out[start..], level, isal::Codec::Deflate);
-    let flushed = written
-        .ok()
-        .and_then(|n| Some((n, sync_flush(&mut out[start..start + n])?)));
-    match flushed {
-        Some((n, tail)) => {
-            out.truncate(start + n);
+    let stream = written.ok().map(|n| start..start + n);
+    // BTYPE 00: ISA-L chose to store the piece.
+    if stream
+        .clone()
+        .is_some_and(|s| s.len() > 0 && out[s.start] & 0b110 == 0)
+    {
+        out.truncate(start);
+        return Piece::Incompressible;
+    }
+    match stream.and_then(|s| Some((s.end, sync_flush(&mut out[s])?))) {
+        Some((end, tail)) => {
+            out.truncate(end);
             out.extend_from_slice(tail);
-            true
+            Piece::Deflated
         }
         None => {
             out.truncate(start);
-            false
+            Piece::Other
         }
     }
 }
