@@ -50,6 +50,10 @@ pub struct Report {
     /// Nothing was written: the outcomes say what a push would do.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// The same archive (by the `digest` the client named) was pushed here before into the
+    /// same repository: it was hashed, not unpacked, and published from what that push found.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
     /// Who pushed: the client's name (never a token).
     pub client: String,
     pub images: Vec<ImageReport>,

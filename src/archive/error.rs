@@ -52,6 +52,14 @@ pub enum ArchiveError {
         "the client sent {bytes} bytes in {secs} s, below the minimum of {rate} bytes/s (limits.min_body_rate)"
     )]
     BodyTooSlow { bytes: u64, secs: u64, rate: u64 },
+    #[error(
+        "the archive's {bytes} bytes have digest {actual}, not {claimed} (the digest parameter); nothing was tagged"
+    )]
+    BodyDigestMismatch {
+        claimed: String,
+        actual: String,
+        bytes: u64,
+    },
 }
 
 impl ArchiveError {
@@ -74,6 +82,7 @@ impl ArchiveError {
                 "METADATA_TOO_LARGE"
             }
             ArchiveError::BodyIncomplete { .. } => "BODY_INCOMPLETE",
+            ArchiveError::BodyDigestMismatch { .. } => "ARCHIVE_DIGEST_MISMATCH",
             ArchiveError::BodyStalled { .. } | ArchiveError::BodyTooSlow { .. } => "BODY_TIMEOUT",
         }
     }

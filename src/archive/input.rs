@@ -2,6 +2,7 @@
 //! forwarder moves a byte stream into a bounded channel, counting bytes against the request
 //! limit and timing out a client that goes quiet.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::ArchiveError;
+use crate::oci::digest::{Digest, Sha256};
 
 /// Size of the chunks the stages pass along.
 pub const CHUNK: usize = 256 << 10;
@@ -21,16 +23,33 @@ pub enum Feed {
     Fail(ArchiveError),
 }
 
-/// Byte counters shared by the stages, for limits and the report.
-#[derive(Default, Debug)]
+/// Byte counters shared by the stages, for limits and the report; and, where the client named
+/// the archive's digest, the sha256 of the body as received.
+#[derive(Default)]
 pub struct Counters {
     pub received: AtomicU64,
     pub decompressed: AtomicU64,
+    body_hash: Option<Mutex<Sha256>>,
 }
 
 impl Counters {
+    /// Counters that also hash the body.
+    pub fn hashing() -> Counters {
+        Counters {
+            body_hash: Some(Mutex::default()),
+            ..Counters::default()
+        }
+    }
+
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// The sha256 of the body, once the forwarder has moved all of it (its `End`); `None`
+    /// where the counters do not hash.
+    pub fn body_digest(&self) -> Option<Digest> {
+        let hash = self.body_hash.as_ref()?.lock().expect("body hash lock");
+        Some(hash.clone().finish())
     }
 }
 
@@ -135,6 +154,9 @@ fn check(
     waited: Duration,
 ) -> Result<(), ArchiveError> {
     let n = b.len() as u64;
+    if let Some(hash) = &counters.body_hash {
+        hash.lock().expect("body hash lock").update(b);
+    }
     let total = counters.received.fetch_add(n, Ordering::Relaxed) + n;
     if total > limits.max_bytes {
         return Err(ArchiveError::RequestTooLarge {

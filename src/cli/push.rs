@@ -184,6 +184,8 @@ fn request(args: &PushArgs, layer_compression: LayerCompression, events: Events)
         layer_compression,
         dry_run: args.dry_run,
         platforms: args.platforms.clone(),
+        // A process per push: nothing to replay from, and the file is read once.
+        digest: None,
         events,
         // Local, with the operator's own config and credentials.
         client: Arc::new(hoist::auth::Client {

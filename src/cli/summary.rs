@@ -101,6 +101,7 @@ mod tests {
     fn report(images: Vec<ImageReport>, dry_run: bool) -> Report {
         Report {
             dry_run,
+            replayed: false,
             client: "cli".into(),
             images,
             bytes_received: 0,

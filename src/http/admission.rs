@@ -15,6 +15,7 @@ use super::multipart;
 use crate::archive::ArchiveError;
 use crate::codec::LayerCompression;
 use crate::config::Config;
+use crate::oci::Digest;
 use crate::push::PushError;
 
 /// A request body as the pipeline takes it.
@@ -28,6 +29,7 @@ pub struct Query {
     pub layer_compression: LayerCompression,
     pub dry_run: bool,
     pub platforms: Vec<String>,
+    pub digest: Option<Digest>,
 }
 
 /// Parses the query string.
@@ -37,6 +39,7 @@ pub fn query(req: &Request, default: LayerCompression) -> Result<Query, PushErro
         layer_compression: default,
         dry_run: false,
         platforms: Vec::new(),
+        digest: None,
     };
     for (k, v) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
@@ -59,6 +62,14 @@ pub fn query(req: &Request, default: LayerCompression) -> Result<Query, PushErro
                 q.platforms.push(v.into_owned());
             }
             "platform" => return Err(invalid("platform", &v, "os/architecture[/variant]")),
+            "digest" => {
+                let sha256 = v
+                    .parse::<Digest>()
+                    .ok()
+                    .filter(|d| d.algorithm() == "sha256");
+                let expected = "sha256: and the 64 hex digits of the archive's sha256";
+                q.digest = Some(sha256.ok_or_else(|| invalid("digest", &v, expected))?);
+            }
             _ => {}
         }
     }

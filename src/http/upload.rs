@@ -108,6 +108,7 @@ async fn admit(
         layer_compression: query.layer_compression,
         dry_run: query.dry_run,
         platforms: query.platforms,
+        digest: query.digest,
         events: push::events::Events::none(),
         client: client.client.clone(),
     };

@@ -23,7 +23,7 @@ use crate::oci::{Digest, LayerEncoding};
 use view::View;
 
 /// What the single pass over the archive found: every file, and every link.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ArchiveFiles {
     pub files: HashMap<String, File>,
     /// Link path → target path (already resolved against the link's directory).

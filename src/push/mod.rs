@@ -8,6 +8,7 @@ mod entry;
 mod error;
 pub mod events;
 mod ingest;
+mod known;
 mod placement;
 mod publish;
 mod request;
@@ -31,6 +32,7 @@ use crate::archive::decode::{self, Compression};
 use crate::archive::input::{self, BodyLimits, Counters, Feed};
 use crate::archive::walk::Walker;
 use crate::auth::{AuthError, Client, PassThrough};
+use crate::codec;
 use crate::config::Config;
 use crate::registry::{Credentials, Registry, RegistryError, SetupError};
 use crate::report::Report;
@@ -41,6 +43,7 @@ pub struct Pusher {
     pub config: Arc<Config>,
     cache: Arc<cache::LayerCache>,
     locations: Arc<cache::Locations>,
+    known: known::Known,
 }
 
 impl Pusher {
@@ -51,6 +54,7 @@ impl Pusher {
             config: Arc::new(config),
             cache: Arc::new(cache::LayerCache::new(10_000)),
             locations: Arc::new(cache::Locations::new(20_000)),
+            known: known::Known::new(1_000, 64 << 20),
         })
     }
 
@@ -81,7 +85,10 @@ impl Pusher {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
         let (tx, rx) = input::channel();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(match request.digest {
+            Some(_) => Counters::hashing(),
+            None => Counters::default(),
+        });
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let events = request.events.clone();
         let seen = counters.clone();
@@ -147,17 +154,41 @@ impl Pusher {
             client: &request.client,
             staging: &self.config.staging_repository,
         };
-        let ingested = self
-            .read(
-                &request,
-                &registry,
-                access,
-                &upload_repo,
-                feed,
-                counters.clone(),
-                sent,
-            )
-            .await?;
+        // The same bytes pushed here before into the same repository: replayed, not read.
+        let known = request
+            .digest
+            .clone()
+            .filter(|_| !request.dry_run)
+            .map(|digest| known::Key {
+                digest,
+                upload_repo: upload_repo.clone(),
+                transform: self.transform(&request),
+            });
+        let replay = match &known {
+            Some(key) => self.known.replayable(key, &registry).await,
+            None => None,
+        };
+        let replayed = replay.is_some();
+        let ingested = match replay {
+            Some(ingested) => {
+                known::drain(feed).await?;
+                ingested
+            }
+            None => {
+                let (feed, counters) = (feed, counters.clone());
+                self.read(
+                    &request,
+                    &registry,
+                    access,
+                    &upload_repo,
+                    feed,
+                    counters,
+                    sent,
+                )
+                .await?
+            }
+        };
+        check_body_digest(&request, &counters)?;
         let limits = &self.config.limits;
         let images = crate::image::resolve(
             &ingested.archive,
@@ -179,8 +210,12 @@ impl Pusher {
         publisher.check_absent_blobs(&images, &targets).await?;
         let (images, sent) = publisher.publish(&images, &targets).await?;
         announce(&request.events, &images);
+        if let Some(key) = known {
+            self.known.remember(key, &ingested);
+        }
         let report = Report {
             dry_run: request.dry_run,
+            replayed,
             client: request.client.name.clone(),
             images,
             bytes_received: counters.received(),
@@ -191,6 +226,7 @@ impl Pusher {
             client = %report.client,
             images = report.images.len(),
             bytes_sent = report.bytes_sent,
+            replayed,
             seconds = report.seconds,
             "pushed"
         );
@@ -220,6 +256,14 @@ impl Pusher {
             targets::authorize_one(repository, &request.client)?;
         }
         Ok(())
+    }
+
+    /// What becomes of the archive's uncompressed layers.
+    fn transform(&self, request: &Request) -> codec::LayerTransform {
+        let config = &self.config;
+        request
+            .layer_compression
+            .transform(config.gzip_level, config.zstd_level)
     }
 
     /// hoist's registry client, or in pass-through mode one carrying the client's own
@@ -265,9 +309,7 @@ impl Pusher {
             registry,
             config,
             upload_repo,
-            transform: request
-                .layer_compression
-                .transform(config.gzip_level, config.zstd_level),
+            transform: self.transform(request),
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
             locations: self.locations.clone(),
@@ -312,6 +354,22 @@ fn judged_by_registry(e: PushError, client: &Client) -> PushError {
         .into(),
         e => e,
     }
+}
+
+/// The archive's bytes must be those the client named, before anything is published.
+fn check_body_digest(request: &Request, counters: &Counters) -> Result<(), PushError> {
+    let (Some(claimed), Some(actual)) = (&request.digest, counters.body_digest()) else {
+        return Ok(());
+    };
+    if *claimed == actual {
+        return Ok(());
+    }
+    Err(crate::archive::ArchiveError::BodyDigestMismatch {
+        claimed: claimed.to_string(),
+        actual: actual.to_string(),
+        bytes: counters.received(),
+    }
+    .into())
 }
 
 /// When a later stage fails, the decode stage's own error (body cut short, bomb, bad gzip)

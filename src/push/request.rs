@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Client;
 use crate::codec::LayerCompression;
+use crate::oci::Digest;
 
 /// Where the images go.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct Request {
     pub dry_run: bool,
     /// Push only these platforms of a multi-platform image (`os/arch[/variant]`); empty: all.
     pub platforms: Vec<String>,
+    /// The sha256 of the archive as sent, named by the client (`?digest=`): checked before
+    /// anything is tagged, and what lets a re-push of the same bytes be replayed (`known`).
+    pub digest: Option<Digest>,
     /// Where to tell how the push goes.
     pub events: super::events::Events,
     /// Who asks: every target must be in its scopes, mounts come only from repositories it
