@@ -57,12 +57,9 @@ fn deflate_piece(piece: &[u8], out: &mut Vec<u8>) -> Piece {
     out.resize(start + piece.len() + piece.len() / 8 + 1024, 0);
     let level = isal::CompressionLevel::One;
     let written = isal::compress_into(piece, &mut out[start..], level, isal::Codec::Deflate);
-    let stream = written.ok().map(|n| start..start + n);
+    let stream = written.ok().filter(|&n| n > 0).map(|n| start..start + n);
     // BTYPE 00: ISA-L chose to store the piece.
-    if stream
-        .clone()
-        .is_some_and(|s| s.len() > 0 && out[s.start] & 0b110 == 0)
-    {
+    if stream.clone().is_some_and(|s| out[s.start] & 0b110 == 0) {
         out.truncate(start);
         return Piece::Incompressible;
     }
