@@ -51,7 +51,10 @@ fn an_archive_named_by_its_digest_is_replayed_when_pushed_again() {
     let outcomes = again.outcomes();
     assert!(outcomes.iter().all(|o| o == "exists"), "{outcomes:?}");
     let resent = again.body["bytes_sent"].as_u64().unwrap();
-    assert!(resent < 4096, "the replay sent {resent} bytes (more than its manifest)");
+    assert!(
+        resent < 4096,
+        "the replay sent {resent} bytes (more than its manifest)"
+    );
     assert_eq!(again.body["bytes_received"], img.tar.len());
     assert_eq!(
         again.body["images"][0]["digest"],
