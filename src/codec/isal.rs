@@ -128,7 +128,7 @@ fn end_of_block_code(stream: &[u8]) -> Option<Vec<bool>> {
     for &symbol in &ORDER[..code_lengths] {
         lengths_code[symbol] = bits.take(3)? as u8;
     }
-    let lengths_code = canonical(&lengths_code);
+    let lengths_code = Table7::new(&canonical(&lengths_code));
     let mut lengths = Vec::with_capacity(literals + distances);
     while lengths.len() < literals + distances {
         match bits.decode(&lengths_code)? {
@@ -182,16 +182,40 @@ impl Bits<'_> {
         Some(value)
     }
 
-    /// One symbol of a Huffman code (codes are packed most significant bit first).
-    fn decode(&mut self, codes: &[(u32, u8)]) -> Option<usize> {
-        let mut code = 0;
-        for len in 1..=15 {
-            code = code << 1 | self.take(1)?;
-            if let Some(symbol) = codes.iter().position(|&c| c == (code, len)) {
-                return Some(symbol);
+    /// The next `n` bits without taking them; bits past the end read as zeros.
+    fn peek(&self, n: usize) -> u32 {
+        (0..n).fold(0, |value, i| {
+            let bit = bit_at(self.stream, self.pos + i).unwrap_or(false);
+            value | (bit as u32) << i
+        })
+    }
+
+    /// One symbol of a Huffman code of at most 7 bits.
+    fn decode(&mut self, table: &Table7) -> Option<usize> {
+        let (symbol, len) = table.0[self.peek(7) as usize]?;
+        self.pos += len as usize;
+        (self.pos <= self.stream.len() * 8).then_some(symbol as usize)
+    }
+}
+
+/// A Huffman code of at most 7 bits (the code-length code) as a table: the next 7 bits of the
+/// stream, least significant first, give the symbol and its code's length.
+struct Table7([Option<(u8, u8)>; 128]);
+
+impl Table7 {
+    fn new(codes: &[(u32, u8)]) -> Table7 {
+        let mut table = [None; 128];
+        for (symbol, &(code, len)) in codes.iter().enumerate() {
+            if len == 0 || len > 7 {
+                continue;
+            }
+            // Codes are packed most significant bit first: the first bit read is the top one.
+            let first = (0..len).fold(0, |r, i| r | (code >> (len - 1 - i) & 1) << i) as usize;
+            for rest in 0..1 << (7 - len) {
+                table[first | rest << len] = Some((symbol as u8, len));
             }
         }
-        None
+        Table7(table)
     }
 }
 
