@@ -75,6 +75,9 @@ fn an_archive_named_by_its_digest_is_replayed_when_pushed_again() {
             .all(|(m, p, _)| m == "PUT" && p.contains("/manifests/")),
         "a replay writes only the tag: {replay_writes:?}"
     );
+    let metrics = support::get_text(&format!("{}/metrics", hoist.url)).unwrap();
+    let replays = support::metric(&metrics, "hoist_pushes_replayed_total");
+    assert_eq!(replays, Some(1.0), "{metrics}");
     let (_, media_type) = reg.manifest("known/app", "v2").unwrap();
     assert!(media_type.contains("manifest"), "{media_type}");
     // Another repository is another push: read in full.

@@ -237,6 +237,9 @@ pub(super) fn left() {
 }
 
 pub(super) fn succeeded(report: &Report) {
+    if report.replayed {
+        series::replayed();
+    }
     let mut blobs = BTreeMap::new();
     for b in report.images.iter().flat_map(|i| &i.blobs) {
         *blobs.entry(label(&b.outcome)).or_default() += 1;

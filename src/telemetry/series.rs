@@ -18,6 +18,7 @@ pub const ARCHIVE_BYTES: &str = "hoist_archive_bytes";
 pub const BYTES_RECEIVED: &str = "hoist_bytes_received_total";
 pub const BYTES_SENT: &str = "hoist_bytes_sent_total";
 pub const BLOBS: &str = "hoist_blobs_total";
+pub const REPLAYED: &str = "hoist_pushes_replayed_total";
 pub const REGISTRY_SECONDS: &str = "hoist_registry_request_duration_seconds";
 pub const READY: &str = "hoist_ready";
 pub const CONNECTIONS: &str = "hoist_http_connections";
@@ -97,6 +98,10 @@ fn describe() {
         "Bytes sent to the registry, every push."
     );
     describe_counter!(
+        REPLAYED,
+        "Pushes of an archive known by its digest, replayed (hashed, not unpacked)."
+    );
+    describe_counter!(
         BLOBS,
         "Blobs placed, by outcome (uploaded, exists, mounted, foreign)."
     );
@@ -153,6 +158,10 @@ pub(super) fn push(
 
 pub(super) fn blobs(outcome: &'static str, n: u64) {
     counter!(BLOBS, "outcome" => outcome).increment(n);
+}
+
+pub(super) fn replayed() {
+    counter!(REPLAYED).increment(1);
 }
 
 pub(super) fn in_flight(delta: f64) {
