@@ -12,29 +12,25 @@ mod known;
 mod placement;
 mod publish;
 mod request;
+mod run;
 mod tags;
 mod targets;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 pub use cache::{Learned, LearnedBlob, LearnedLayer, LearnedName};
 pub use error::PushError;
 pub use request::{Request, Target};
 pub use targets::authorize_one as authorize;
 
-use crate::archive::decode::{self, Compression};
-use crate::archive::input::{self, BodyLimits, Counters, Feed};
-use crate::archive::walk::Walker;
-use crate::auth::{AuthError, Client, PassThrough};
-use crate::codec;
+use crate::archive::input::{self, BodyLimits, Counters};
+use crate::auth::{AuthError, Client};
 use crate::config::Config;
-use crate::registry::{Credentials, Registry, RegistryError, SetupError};
+use crate::registry::{Registry, RegistryError, SetupError};
 use crate::report::Report;
 
 /// Shared by every push of the process.
@@ -132,208 +128,6 @@ impl Pusher {
         }
         result
     }
-
-    #[tracing::instrument(skip_all, fields(target = ?request.target, client = %request.client.name))]
-    async fn run(
-        &self,
-        request: Request,
-        feed: mpsc::Receiver<Feed>,
-        counters: Arc<Counters>,
-        sent: Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<Report, PushError> {
-        let started = Instant::now();
-        self.check_request(&request)?;
-        // With a platform filter, which blobs belong is known only at the end: stage them all,
-        // and mount into the target only those of the platforms chosen.
-        let upload_repo = match &request.target {
-            Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
-            _ => self.config.staging_repository.clone(),
-        };
-        let registry = self.registry_for(&request.client);
-        let access = placement::Access {
-            client: &request.client,
-            staging: &self.config.staging_repository,
-        };
-        // The same bytes pushed here before into the same repository: replayed, not read.
-        let known = request
-            .digest
-            .clone()
-            .filter(|_| !request.dry_run)
-            .map(|digest| known::Key {
-                digest,
-                upload_repo: upload_repo.clone(),
-                transform: self.transform(&request),
-            });
-        let replay = match &known {
-            Some(key) => self.known.replayable(key, &registry).await,
-            None => None,
-        };
-        let replayed = replay.is_some();
-        let ingested = match replay {
-            Some(ingested) => {
-                known::drain(feed).await?;
-                ingested
-            }
-            None => {
-                let (feed, counters) = (feed, counters.clone());
-                self.read(
-                    &request,
-                    &registry,
-                    access,
-                    &upload_repo,
-                    feed,
-                    counters,
-                    sent,
-                )
-                .await?
-            }
-        };
-        check_body_digest(&request, &counters)?;
-        let limits = &self.config.limits;
-        let images = crate::image::resolve(
-            &ingested.archive,
-            limits.metadata_file_bytes,
-            limits.references,
-        )?;
-        let images = crate::image::select_platforms(images, &request.platforms)?;
-        let targets = targets::targets(&images, &request.target, &request.extra_tags, limits.tags)?;
-        // Every name the archive gave is checked before anything is published.
-        targets::authorize(&targets, &request.client)?;
-        let publisher = publish::Publisher {
-            registry: &registry,
-            upload_repo: &upload_repo,
-            placed: &ingested.placed,
-            locations: &self.locations,
-            dry_run: request.dry_run,
-            access,
-        };
-        publisher.check_absent_blobs(&images, &targets).await?;
-        let (images, sent) = publisher.publish(&images, &targets).await?;
-        announce(&request.events, &images);
-        if let Some(key) = known {
-            self.known.remember(key, &ingested);
-        }
-        let report = Report {
-            dry_run: request.dry_run,
-            replayed,
-            client: request.client.name.clone(),
-            images,
-            bytes_received: counters.received(),
-            bytes_sent: ingested.bytes_sent + sent,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            client = %report.client,
-            images = report.images.len(),
-            bytes_sent = report.bytes_sent,
-            replayed,
-            seconds = report.seconds,
-            "pushed"
-        );
-        Ok(report)
-    }
-
-    /// What can be refused before a byte is read: tags, and a named target outside the
-    /// client's scopes (nothing may be uploaded into it).
-    fn check_request(&self, request: &Request) -> Result<(), PushError> {
-        if request.extra_tags.len() > self.config.limits.tags {
-            return Err(PushError::TooManyTags {
-                count: request.extra_tags.len(),
-                limit: self.config.limits.tags,
-            });
-        }
-        if let Some(t) = request
-            .extra_tags
-            .iter()
-            .find(|t| !crate::oci::reference::valid_tag(t))
-        {
-            return Err(PushError::ReferenceInvalid {
-                what: "tag",
-                name: t.chars().take(300).collect(),
-            });
-        }
-        if let Target::Named { repository, .. } = &request.target {
-            targets::authorize_one(repository, &request.client)?;
-        }
-        Ok(())
-    }
-
-    /// What becomes of the archive's uncompressed layers.
-    fn transform(&self, request: &Request) -> codec::LayerTransform {
-        let config = &self.config;
-        request
-            .layer_compression
-            .transform(config.gzip_level, config.zstd_level)
-    }
-
-    /// hoist's registry client, or in pass-through mode one carrying the client's own
-    /// credentials and a token cache of its own (shared connection pool).
-    fn registry_for(&self, client: &Client) -> Arc<Registry> {
-        match &client.registry {
-            None => self.registry.clone(),
-            Some(PassThrough::Anonymous) => {
-                Arc::new(self.registry.with_credentials(Credentials::Anonymous))
-            }
-            Some(PassThrough::Basic { username, password }) => {
-                Arc::new(self.registry.with_credentials(Credentials::Basic {
-                    username: username.clone(),
-                    password: password.clone(),
-                }))
-            }
-        }
-    }
-
-    /// The single pass: decode, walk, stream blobs; then the archive must end cleanly.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one push's parts, each used once"
-    )]
-    async fn read(
-        &self,
-        request: &Request,
-        registry: &Arc<Registry>,
-        access: placement::Access<'_>,
-        upload_repo: &str,
-        feed: mpsc::Receiver<Feed>,
-        counters: Arc<Counters>,
-        sent: Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<ingest::Ingested, PushError> {
-        let limits = self.config.limits.clone();
-        let (reader, decoder) = decode::spawn(feed, limits.clone(), counters);
-        let mut walker = match Walker::new(reader, limits) {
-            Ok(w) => w,
-            Err(e) => return Err(prefer_decoder(decoder, e.into()).await),
-        };
-        let config = &self.config;
-        let pass = ingest::Pass {
-            registry,
-            config,
-            upload_repo,
-            transform: self.transform(request),
-            cancel: CancellationToken::new(),
-            cache: self.cache.clone(),
-            locations: self.locations.clone(),
-            events: request.events.clone(),
-            sent,
-            dry_run: request.dry_run,
-            access,
-        };
-        let ingested = match ingest::ingest(&mut walker, &pass).await {
-            Ok(i) => i,
-            Err(e) => {
-                drop(walker);
-                return Err(prefer_decoder(decoder, e).await);
-            }
-        };
-        if let Err(e) = walker.finish().await {
-            return Err(prefer_decoder(decoder, e.into()).await);
-        }
-        let compression = decoder.await.map_err(|e| PushError::Internal {
-            detail: e.to_string(),
-        })??;
-        tracing::info!(?compression, entries = ingested.entries, "archive read");
-        Ok(ingested)
-    }
 }
 
 /// In pass-through mode the registry judged the client's own credentials: its 401/403 is
@@ -353,34 +147,6 @@ fn judged_by_registry(e: PushError, client: &Client) -> PushError {
         }
         .into(),
         e => e,
-    }
-}
-
-/// The archive's bytes must be those the client named, before anything is published.
-fn check_body_digest(request: &Request, counters: &Counters) -> Result<(), PushError> {
-    let (Some(claimed), Some(actual)) = (&request.digest, counters.body_digest()) else {
-        return Ok(());
-    };
-    if *claimed == actual {
-        return Ok(());
-    }
-    Err(crate::archive::ArchiveError::BodyDigestMismatch {
-        claimed: claimed.to_string(),
-        actual: actual.to_string(),
-        bytes: counters.received(),
-    }
-    .into())
-}
-
-/// When a later stage fails, the decode stage's own error (body cut short, bomb, bad gzip)
-/// is usually the cause and says more.
-async fn prefer_decoder(
-    decoder: tokio::task::JoinHandle<Result<Compression, crate::archive::ArchiveError>>,
-    later: PushError,
-) -> PushError {
-    match tokio::time::timeout(Duration::from_secs(10), decoder).await {
-        Ok(Ok(Err(e))) => e.into(),
-        _ => later,
     }
 }
 
