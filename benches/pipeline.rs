@@ -22,6 +22,10 @@ use sha2::Digest;
 const CHUNK: usize = 256 << 10;
 const RUNS: usize = 3;
 
+/// A case: its name and one run over the input, returning a size so the work is not
+/// optimised away.
+type Case<'a> = (&'a str, Box<dyn Fn() -> usize + 'a>);
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects cases by substring.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
@@ -41,23 +45,32 @@ fn main() {
         pct(zst.len(), data.len()),
     );
     println!("each case {RUNS}x, median; MB/s of uncompressed bytes\n");
+    let results = measure(&cases(&data, &gz6, &zst), filter.as_deref(), data.len());
+    print_rates(&results);
+    print_cpu_per_gb(&results, pct(gz1.len(), data.len()) / 100.0);
+}
 
-    type Case<'a> = (&'a str, Box<dyn Fn() -> usize + 'a>);
-    let cases: Vec<Case> = vec![
-        ("sha256", Box::new(|| sha256(&data))),
-        ("sha256 (sha2 crate)", Box::new(|| sha256_sha2(&data))),
-        ("gzip-1 compress", Box::new(|| gzip(&data, 1).len())),
-        ("hoist gzip-1 (pool)", Box::new(|| hoist_gzip(&data))),
-        ("gzip-6 compress", Box::new(|| gzip(&data, 6).len())),
-        ("gzip decompress (of gzip-6)", Box::new(|| gunzip(&gz6))),
-        ("zstd-3 compress", Box::new(|| zstd_compress(&data))),
-        ("zstd decompress", Box::new(|| unzstd(&zst))),
-    ];
+/// Every case, over `data` or its gzip-6 (`gz6`) and zstd-3 (`zst`) forms.
+fn cases<'a>(data: &'a [u8], gz6: &'a [u8], zst: &'a [u8]) -> Vec<Case<'a>> {
+    vec![
+        ("sha256", Box::new(|| sha256(data))),
+        ("sha256 (sha2 crate)", Box::new(|| sha256_sha2(data))),
+        ("gzip-1 compress", Box::new(|| gzip(data, 1).len())),
+        ("hoist gzip-1 (pool)", Box::new(|| hoist_gzip(data))),
+        ("gzip-6 compress", Box::new(|| gzip(data, 6).len())),
+        ("gzip decompress (of gzip-6)", Box::new(|| gunzip(gz6))),
+        ("zstd-3 compress", Box::new(|| zstd_compress(data))),
+        ("zstd decompress", Box::new(|| unzstd(zst))),
+    ]
+}
 
-    let mut results: Vec<(&str, f64)> = Vec::new();
-    for (name, run) in &cases {
-        if let Some(f) = &filter
-            && !name.contains(f.as_str())
+/// Runs each case whose name contains `filter` (every case without one) [`RUNS`] times;
+/// returns its median rate in MB/s of `input_len` uncompressed bytes.
+fn measure<'a>(cases: &[Case<'a>], filter: Option<&str>, input_len: usize) -> Vec<(&'a str, f64)> {
+    let mut results = Vec::new();
+    for (name, run) in cases {
+        if let Some(f) = filter
+            && !name.contains(f)
         {
             continue;
         }
@@ -70,9 +83,13 @@ fn main() {
             .collect();
         secs.sort_by(|a, b| a.total_cmp(b));
         let median = secs[RUNS / 2];
-        results.push((name, data.len() as f64 / 1e6 / median));
+        results.push((*name, input_len as f64 / 1e6 / median));
     }
+    results
+}
 
+/// The table: each case's rate, its ratio to sha256, and seconds per GB on one core.
+fn print_rates(results: &[(&str, f64)]) {
     let sha = results
         .iter()
         .find(|(n, _)| *n == "sha256")
@@ -81,25 +98,27 @@ fn main() {
         "{:<30} {:>10} {:>12} {:>14}",
         "case", "MB/s", "vs sha256", "s per GB (1 core)"
     );
-    for (name, rate) in &results {
+    for (name, rate) in results {
         let ratio = sha.map_or("-".to_string(), |s| format!("{:.3}x", rate / s));
         println!(
             "{name:<30} {rate:>10.1} {ratio:>12} {:>14.2}",
             1000.0 / rate
         );
     }
+}
 
-    // What one core spends per GB of image for the two archive kinds hoist is judged on.
+/// What one core spends per GB of image for the two archive kinds hoist is judged on, when
+/// the cases it needs ran; `gz1_ratio` is gzip-1's output size over its input.
+fn print_cpu_per_gb(results: &[(&str, f64)], gz1_ratio: f64) {
     let rate = |n: &str| results.iter().find(|(m, _)| *m == n).map(|(_, r)| *r);
     if let (Some(s), Some(g1), Some(gd)) = (
         rate("sha256"),
         rate("gzip-1 compress"),
         rate("gzip decompress (of gzip-6)"),
     ) {
-        let c1 = pct(gz1.len(), data.len()) / 100.0;
         // docker-archive .tar.gz: gunzip the archive, sha256 the layer (diffID), gzip-1 it,
         // sha256 the gzip output (blob digest).
-        let docker = 1000.0 / gd + 1000.0 / s + 1000.0 / g1 + c1 * 1000.0 / s;
+        let docker = 1000.0 / gd + 1000.0 / s + 1000.0 / g1 + gz1_ratio * 1000.0 / s;
         // oci-archive .tar.gz: gunzip the archive (layers already gzip, so this is mostly
         // stored/incompressible data and faster than measured here), sha256 each blob.
         let oci = 1000.0 / gd + 1000.0 / s;

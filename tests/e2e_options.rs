@@ -90,6 +90,9 @@ fn push_command_reads_stdin_and_fails_with_error_json() {
 /// One PATCH of chunked mode: `Content-Range` start and end, `Content-Length`.
 type Chunk = (u64, u64, u64);
 
+/// One upload session of chunked mode: its URL path and its PATCHes, in order.
+type Session = (String, Vec<Chunk>);
+
 /// `upload_chunk_bytes = 65536`: every blob goes in PATCHes of exactly 64 KiB (the last one
 /// shorter) with `Content-Range: start-end` and a matching `Content-Length`, contiguous from 0,
 /// read off a recording proxy; the pulled image is intact.
@@ -102,10 +105,24 @@ fn chunked_mode_uploads_in_content_range_chunks() {
     let built = archives::legacy(archives::DupLink::Symlink);
     let a = push_bytes(&hoist, "/push/chunked/app:1", &built.bytes).unwrap();
     assert_eq!(a.status, 201, "{}", a.body);
-    let log = proxy.log();
-    // Per upload session (in order): its chunks as (start, end, length).
-    let mut sessions: Vec<(String, Vec<Chunk>)> = Vec::new();
-    for s in log.iter().filter(|s| s.method == "PATCH") {
+    let sessions = chunk_sessions(&proxy);
+    let chunked_blobs = assert_chunks_follow_on(&sessions);
+    // The 1.5 MB layer, gzipped by hoist, is far over 64 KiB.
+    assert!(
+        sessions.iter().any(|(_, c)| c.len() >= 16),
+        "no blob went in 16 chunks or more\n  {}",
+        proxy.describe()
+    );
+    assert!(chunked_blobs >= 1);
+    assert_pulls_with_diff_ids(&reg, "chunked/app:1", &built.images[0].diff_ids);
+}
+
+/// The PATCHes the proxy saw, grouped by upload session, each checked on its own: a
+/// `Content-Length` matching its `Content-Range`, that many bytes sent, `202` back. A PATCH
+/// without `Content-Range` (a blob held in memory) must fit in one chunk.
+fn chunk_sessions(proxy: &Proxy) -> Vec<Session> {
+    let mut sessions: Vec<Session> = Vec::new();
+    for s in proxy.log().iter().filter(|s| s.method == "PATCH") {
         // Blobs held in memory (the config) go in one PATCH; within a chunk's size that is
         // what a registry capping bodies accepts.
         let Some(range) = s.header("content-range") else {
@@ -133,8 +150,14 @@ fn chunked_mode_uploads_in_content_range_chunks() {
             None => sessions.push((session, vec![(start, end, length)])),
         }
     }
+    sessions
+}
+
+/// Checks that each session's chunks run on from 0 without a gap, all 64 KiB but the last
+/// (at most 64 KiB); returns how many blobs went in more than one chunk.
+fn assert_chunks_follow_on(sessions: &[Session]) -> usize {
     let mut chunked_blobs = 0;
-    for (session, chunks) in &sessions {
+    for (session, chunks) in sessions {
         let mut offset = 0;
         for (i, (start, end, length)) in chunks.iter().enumerate() {
             assert_eq!(*start, offset, "{session}: chunk {i} does not follow on");
@@ -149,28 +172,22 @@ fn chunked_mode_uploads_in_content_range_chunks() {
             chunked_blobs += 1;
         }
     }
-    // The 1.5 MB layer, gzipped by hoist, is far over 64 KiB.
-    assert!(
-        sessions.iter().any(|(_, c)| c.len() >= 16),
-        "no blob went in 16 chunks or more\n  {}",
-        proxy.describe()
-    );
-    assert!(chunked_blobs >= 1);
+    chunked_blobs
+}
+
+/// skopeo pulls `reference` from `reg` whole, and its config lists `diff_ids`.
+fn assert_pulls_with_diff_ids(reg: &Registry, reference: &str, diff_ids: &[String]) {
     let dir = scratch();
     let out = p(&dir, "out");
     run(Command::new("skopeo").args([
         "copy",
         "--src-tls-verify=false",
-        &format!("docker://{}/chunked/app:1", reg.host()),
+        &format!("docker://{}/{reference}", reg.host()),
         &format!("oci:{}:t", out.display()),
     ]))
     .unwrap();
-    let config = skopeo_inspect(&reg, "chunked/app:1", &["--config"]).unwrap();
-    let want: Vec<&str> = built.images[0]
-        .diff_ids
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let config = skopeo_inspect(reg, reference, &["--config"]).unwrap();
+    let want: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
     let got: Vec<&str> = config["rootfs"]["diff_ids"]
         .as_array()
         .unwrap()

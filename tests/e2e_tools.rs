@@ -152,9 +152,20 @@ fn shared_fixture_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The fixture recipe: three directories of content, an umoci image of them, skopeo's
+/// archives of that image, and the archives compressed as a whole.
 fn build_fixture(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let content = dir.join("content");
+    write_content(&content)?;
+    let image = build_umoci_image(&content, &dir.join("layout"))?;
+    write_archives(&format!("oci:{image}"), dir)?;
+    compress_archives(dir)
+}
+
+/// `etc/hello.txt`, 512 KiB of seeded random bytes in `app/random.bin`, 60,000 numbered lines
+/// in `data/lines.txt`.
+fn write_content(content: &Path) -> Result<()> {
     std::fs::create_dir_all(content.join("etc"))?;
     std::fs::create_dir_all(content.join("app"))?;
     std::fs::create_dir_all(content.join("data"))?;
@@ -164,13 +175,15 @@ fn build_fixture(dir: &Path) -> Result<()> {
     std::fs::write(content.join("app/random.bin"), random)?;
     let lines: String = (1..=60_000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(content.join("data/lines.txt"), lines)?;
+    Ok(())
+}
 
-    let layout = dir.join("layout");
+/// An OCI layout at `layout` holding image `v1`: one layer per content directory (`/etc`,
+/// `/app`, `/data`) and a command that prints `/etc/hello.txt`. Returns the image reference.
+fn build_umoci_image(content: &Path, layout: &Path) -> Result<String> {
     let image = format!("{}:v1", layout.display());
     let rootless = run(Command::new("id").arg("-u"))?.trim() != "0";
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout))?;
+    run(Command::new("umoci").args(["init", "--layout"]).arg(layout))?;
     run(Command::new("umoci").args(["new", "--image", &image]))?;
     for (from, to) in [("etc", "/etc"), ("app", "/app"), ("data", "/data")] {
         let mut cmd = Command::new("umoci");
@@ -196,28 +209,36 @@ fn build_fixture(dir: &Path) -> Result<()> {
         "--config.workingdir",
         "/app",
     ]))?;
+    Ok(image)
+}
 
-    let oci_src = format!("oci:{image}");
+/// skopeo copies of `oci_src` into `dir`: [`OCI`], [`OCI_NAMED`] and [`DOCKER`].
+fn write_archives(oci_src: &str, dir: &Path) -> Result<()> {
     let out = |name: &str| dir.join(name).display().to_string();
     run(Command::new("skopeo").args([
         "copy",
         "-q",
-        &oci_src,
+        oci_src,
         &format!("oci-archive:{}:v1", out(OCI)),
     ]))?;
     run(Command::new("skopeo").args([
         "copy",
         "-q",
-        &oci_src,
+        oci_src,
         &format!("oci-archive:{}:docker.io/fixture/app:v2", out(OCI_NAMED)),
     ]))?;
     run(Command::new("skopeo").args([
         "copy",
         "-q",
-        &oci_src,
+        oci_src,
         &format!("docker-archive:{}:fixture/app:v1", out(DOCKER)),
     ]))?;
+    Ok(())
+}
 
+/// The archives compressed as a whole: gzip of both, zstd, xz, bzip2 and two-member gzip of
+/// the docker-archive.
+fn compress_archives(dir: &Path) -> Result<()> {
     compress(&["gzip", "-c", "-n"], &dir.join(OCI), &dir.join(OCI_GZ))?;
     compress(
         &["gzip", "-c", "-n"],
@@ -231,8 +252,7 @@ fn build_fixture(dir: &Path) -> Result<()> {
     )?;
     compress(&["xz", "-c"], &dir.join(DOCKER), &dir.join(DOCKER_XZ))?;
     compress(&["bzip2", "-c"], &dir.join(DOCKER), &dir.join(DOCKER_BZ2))?;
-    multi_member_gzip(&dir.join(DOCKER), &dir.join(DOCKER_GZ_MULTI), dir)?;
-    Ok(())
+    multi_member_gzip(&dir.join(DOCKER), &dir.join(DOCKER_GZ_MULTI), dir)
 }
 
 /// `tool args < input > output`.

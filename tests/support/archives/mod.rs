@@ -94,75 +94,114 @@ fn append(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
 }
 
 fn build_image(seed: u64, layer_sizes: &[usize], ref_name: &str, corrupt: bool) -> Image {
-    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut layer_descs = Vec::new();
-    let mut diff_ids = Vec::new();
-    let mut layers = Vec::new();
-    for (i, &n) in layer_sizes.iter().enumerate() {
-        let mut inner = tar::Builder::new(Vec::new());
-        let data = noise(seed.wrapping_mul(1000).wrapping_add(i as u64), n);
-        append(&mut inner, &format!("layer{i}/data.bin"), &data);
-        let inner = inner.into_inner().expect("inner tar");
-        diff_ids.push(sha256(&inner));
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&inner).expect("gzip");
-        let gz = gz.finish().expect("gzip");
-        let d = sha256(&gz);
-        layer_descs.push(json!({
-            "mediaType": OCI_LAYER_GZIP,
-            "digest": d,
-            "size": gz.len(),
-        }));
-        layers.push(d.clone());
-        blobs.push((d, gz));
-    }
+    let layers: Vec<NoiseLayer> = layer_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| noise_layer(seed, i, n))
+        .collect();
+    let config = image_config(&layers);
+    let config_digest = sha256(&config);
+    let manifest = image_manifest(&config_digest, config.len(), &layers);
+    let manifest_digest = sha256(&manifest);
+    let index = image_index(&manifest_digest, manifest.len(), ref_name);
+    let digests = layers.iter().map(|l| l.digest.clone()).collect();
+    let mut blobs: Vec<(String, Vec<u8>)> = layers.into_iter().map(|l| (l.digest, l.gz)).collect();
     if corrupt {
         let (_, layer) = blobs.first_mut().expect("a layer to corrupt");
         let last = layer.len() - 1;
         layer[last] ^= 0xff;
     }
-    let config = serde_json::to_vec(&json!({
+    blobs.push((config_digest.clone(), config));
+    blobs.push((manifest_digest, manifest));
+    Image {
+        tar: layout_tar(&index, &blobs),
+        layers: digests,
+        config: config_digest,
+    }
+}
+
+/// One gzip layer of an [`Image`]: its blob, the blob's digest and the diffID of the tar in it.
+struct NoiseLayer {
+    gz: Vec<u8>,
+    digest: String,
+    diff_id: String,
+}
+
+/// Layer `i` of the image seeded `seed`: one file `layer{i}/data.bin` of `len` bytes of noise.
+fn noise_layer(seed: u64, i: usize, len: usize) -> NoiseLayer {
+    let mut inner = tar::Builder::new(Vec::new());
+    let data = noise(seed.wrapping_mul(1000).wrapping_add(i as u64), len);
+    append(&mut inner, &format!("layer{i}/data.bin"), &data);
+    let inner = inner.into_inner().expect("inner tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&inner).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    NoiseLayer {
+        digest: sha256(&gz),
+        diff_id: sha256(&inner),
+        gz,
+    }
+}
+
+/// The image config: amd64/linux, `rootfs.diff_ids` of `layers`.
+fn image_config(layers: &[NoiseLayer]) -> Vec<u8> {
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+    serde_json::to_vec(&json!({
         "architecture": "amd64",
         "os": "linux",
         "config": {},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }))
-    .expect("config json");
-    let config_digest = sha256(&config);
-    let manifest = serde_json::to_vec(&json!({
+    .expect("config json")
+}
+
+/// The OCI manifest of the config and the gzip `layers`.
+fn image_manifest(config_digest: &str, config_len: usize, layers: &[NoiseLayer]) -> Vec<u8> {
+    let layer_descs: Vec<_> = layers
+        .iter()
+        .map(|l| {
+            json!({
+                "mediaType": OCI_LAYER_GZIP,
+                "digest": l.digest,
+                "size": l.gz.len(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {
             "mediaType": OCI_CONFIG,
             "digest": config_digest,
-            "size": config.len(),
+            "size": config_len,
         },
         "layers": layer_descs,
     }))
-    .expect("manifest json");
-    let manifest_digest = sha256(&manifest);
-    let index = serde_json::to_vec(&json!({
+    .expect("manifest json")
+}
+
+/// The layout's `index.json`: the one manifest, named `ref_name`.
+fn image_index(manifest_digest: &str, manifest_len: usize, ref_name: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
         "manifests": [{
             "mediaType": OCI_MANIFEST,
             "digest": manifest_digest,
-            "size": manifest.len(),
+            "size": manifest_len,
             "annotations": {REF_NAME: ref_name},
         }],
     }))
-    .expect("index json");
-    blobs.push((config_digest.clone(), config));
-    blobs.push((manifest_digest, manifest));
+    .expect("index json")
+}
+
+/// The layout as a tar: `oci-layout`, `index.json`, then `blobs` in order.
+fn layout_tar(index: &[u8], blobs: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     append(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    append(&mut b, "index.json", &index);
-    for (d, bytes) in &blobs {
+    append(&mut b, "index.json", index);
+    for (d, bytes) in blobs {
         append(&mut b, &format!("blobs/sha256/{}", hex_of(d)), bytes);
     }
-    Image {
-        tar: b.into_inner().expect("outer tar"),
-        layers,
-        config: config_digest,
-    }
+    b.into_inner().expect("outer tar")
 }

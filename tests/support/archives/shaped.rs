@@ -370,18 +370,33 @@ pub fn legacy_archive(specs: &[LegacySpec], dup: DupLink) -> Built {
 }
 
 fn legacy_try(specs: &[LegacySpec], dup: DupLink, salt: u32) -> Option<Built> {
-    let mut tree = Tree::default();
-    let mut first_path: HashMap<String, String> = HashMap::new();
-    let mut manifest = Vec::new();
-    let mut repositories = serde_json::Map::new();
-    let mut images = Vec::new();
+    let mut archive = LegacyArchive::default();
     for spec in specs {
+        archive.add_image(spec, dup, salt)?;
+    }
+    Some(archive.finish())
+}
+
+/// A legacy `docker save` being written: its tree, and what `manifest.json`, `repositories`
+/// and the facts gather image by image.
+#[derive(Default)]
+struct LegacyArchive {
+    tree: Tree,
+    /// Where the `layer.tar` of each diffID was first written; later ones link to it.
+    first_path: HashMap<String, String>,
+    manifest: Vec<serde_json::Value>,
+    repositories: serde_json::Map<String, serde_json::Value>,
+    images: Vec<ImageFacts>,
+}
+
+impl LegacyArchive {
+    /// Adds one image: its config, one `<v1id>/` directory per layer, its entries in
+    /// `manifest.json` and `repositories`. `None` when a duplicate layer would link forward.
+    fn add_image(&mut self, spec: &LegacySpec, dup: DupLink, salt: u32) -> Option<()> {
         let config = config_json("amd64", spec.label, &spec.layers);
         let cfg_digest = sha256(&config);
-        tree.add(
-            &format!("{}.json", hex_of(&cfg_digest)),
-            Item::File(config.clone()),
-        );
+        let config_name = format!("{}.json", hex_of(&cfg_digest));
+        self.tree.add(&config_name, Item::File(config.clone()));
         let mut parent = String::new();
         let mut chain = String::new();
         let mut layer_paths = Vec::new();
@@ -397,71 +412,109 @@ fn legacy_try(specs: &[LegacySpec], dup: DupLink, salt: u32) -> Option<Built> {
                 if top { cfg_digest.as_str() } else { "" }
             );
             let v1id = hex_of(&sha256(seed.as_bytes())).to_string();
-            let mut v1json = json!({"id": v1id, "created": "1970-01-01T00:00:00Z", "container_config": {"Cmd": null}, "os": "linux"});
-            if !parent.is_empty() {
-                v1json["parent"] = json!(parent);
-            }
-            if top {
-                v1json["config"] = json!({"Cmd": ["/bin/sh"]});
-                v1json["architecture"] = json!("amd64");
-            }
-            let path = format!("{v1id}/layer.tar");
-            tree.add(&v1id, Item::Dir);
-            tree.add(&format!("{v1id}/VERSION"), Item::File(b"1.0".to_vec()));
-            tree.add(
-                &format!("{v1id}/json"),
-                Item::File(serde_json::to_vec(&v1json).unwrap()),
-            );
-            match first_path.get(&layer.diff_id) {
-                Some(first) if *first != path => {
-                    if *first > path {
-                        return None;
-                    }
-                    let item = match dup {
-                        DupLink::Symlink => Item::Symlink(format!("../{first}")),
-                        DupLink::Hardlink => Item::Hardlink(first.clone()),
-                    };
-                    tree.add(&path, item);
-                }
-                Some(_) => {}
-                None => {
-                    first_path.insert(layer.diff_id.clone(), path.clone());
-                    tree.add(&path, Item::File(layer.tar.clone()));
-                }
-            }
+            let path = self.add_layer_dir(&v1id, &parent, top, layer, dup)?;
             layer_paths.push(path);
             parent = v1id;
         }
-        manifest.push(json!({
-            "Config": format!("{}.json", hex_of(&cfg_digest)),
-            "RepoTags": [spec.name],
-            "Layers": layer_paths,
-        }));
-        let (repo, tag) = spec.name.rsplit_once(':').unwrap();
-        repositories
-            .entry(repo.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .unwrap()
-            .insert(tag.to_string(), json!(parent));
+        self.manifest
+            .push(manifest_entry(config_name, spec.name, layer_paths));
+        add_repository(&mut self.repositories, spec.name, &parent);
         let digests = spec.layers.iter().map(|l| l.diff_id.clone()).collect();
-        images.push(facts(spec.name, config, &spec.layers, digests, None, None));
+        let image = facts(spec.name, config, &spec.layers, digests, None, None);
+        self.images.push(image);
+        Some(())
     }
-    tree.add(
-        "manifest.json",
-        Item::File(serde_json::to_vec(&manifest).unwrap()),
-    );
-    tree.add(
-        "repositories",
-        Item::File(serde_json::to_vec(&repositories).unwrap()),
-    );
-    let mut out = TarOut::new();
-    tree.write(&mut out, "");
-    Some(Built {
-        bytes: out.finish(),
-        images,
-        index: None,
+
+    /// Writes `<v1id>/` with `VERSION`, `json` and `layer.tar` (a link when an earlier
+    /// directory holds the same layer) and returns the `layer.tar` path; `None` when that
+    /// link would point forward.
+    fn add_layer_dir(
+        &mut self,
+        v1id: &str,
+        parent: &str,
+        top: bool,
+        layer: &Layer,
+        dup: DupLink,
+    ) -> Option<String> {
+        let mut v1json = json!({"id": v1id, "created": "1970-01-01T00:00:00Z", "container_config": {"Cmd": null}, "os": "linux"});
+        if !parent.is_empty() {
+            v1json["parent"] = json!(parent);
+        }
+        if top {
+            v1json["config"] = json!({"Cmd": ["/bin/sh"]});
+            v1json["architecture"] = json!("amd64");
+        }
+        let path = format!("{v1id}/layer.tar");
+        self.tree.add(v1id, Item::Dir);
+        self.tree
+            .add(&format!("{v1id}/VERSION"), Item::File(b"1.0".to_vec()));
+        self.tree.add(
+            &format!("{v1id}/json"),
+            Item::File(serde_json::to_vec(&v1json).unwrap()),
+        );
+        match self.first_path.get(&layer.diff_id) {
+            Some(first) if *first != path => {
+                if *first > path {
+                    return None;
+                }
+                let item = match dup {
+                    DupLink::Symlink => Item::Symlink(format!("../{first}")),
+                    DupLink::Hardlink => Item::Hardlink(first.clone()),
+                };
+                self.tree.add(&path, item);
+            }
+            Some(_) => {}
+            None => {
+                self.first_path.insert(layer.diff_id.clone(), path.clone());
+                self.tree.add(&path, Item::File(layer.tar.clone()));
+            }
+        }
+        Some(path)
+    }
+
+    /// Adds `manifest.json` and `repositories` and writes the tree in walk order.
+    fn finish(mut self) -> Built {
+        self.tree.add(
+            "manifest.json",
+            Item::File(serde_json::to_vec(&self.manifest).unwrap()),
+        );
+        self.tree.add(
+            "repositories",
+            Item::File(serde_json::to_vec(&self.repositories).unwrap()),
+        );
+        let mut out = TarOut::new();
+        self.tree.write(&mut out, "");
+        Built {
+            bytes: out.finish(),
+            images: self.images,
+            index: None,
+        }
+    }
+}
+
+/// One image's entry in a `docker save` `manifest.json`: its config file, its name and its
+/// layer files in manifest order.
+fn manifest_entry(config: String, name: &str, layers: Vec<String>) -> serde_json::Value {
+    json!({
+        "Config": config,
+        "RepoTags": [name],
+        "Layers": layers,
     })
+}
+
+/// Records `name` (`repo:tag`) in a `repositories` file as the image `id`.
+fn add_repository(
+    repositories: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    id: &str,
+) {
+    let (repo, tag) = name.rsplit_once(':').unwrap();
+    repositories
+        .entry(repo.to_string())
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .unwrap()
+        .insert(tag.to_string(), json!(id));
 }
 
 /// `fixture/legacy:v1`: layers [A, B (1.5 MB noise), A again], the duplicate stored as a link.
@@ -515,17 +568,40 @@ pub fn podman(name: &str) -> Built {
     let layers = [&a, &b, &c];
     let config = config_json("amd64", "podman", &layers);
     let cfg_digest = sha256(&config);
+    let layer_names: Vec<String> = layers
+        .iter()
+        .map(|l| format!("{}.tar", hex_of(&l.diff_id)))
+        .collect();
     let mut out = TarOut::new();
-    for l in layers {
-        out.put(
-            &format!("{}.tar", hex_of(&l.diff_id)),
-            &Item::File(l.tar.clone()),
-        );
+    for (l, file) in layers.iter().zip(&layer_names) {
+        out.put(file, &Item::File(l.tar.clone()));
     }
+    let config_name = format!("{}.json", hex_of(&cfg_digest));
+    out.put(&config_name, &Item::File(config.clone()));
+    let top = put_podman_layer_dirs(&mut out, &layers);
+    let manifest = json!([manifest_entry(config_name, name, layer_names)]);
     out.put(
-        &format!("{}.json", hex_of(&cfg_digest)),
-        &Item::File(config.clone()),
+        "manifest.json",
+        &Item::File(serde_json::to_vec(&manifest).unwrap()),
     );
+    let mut repositories = serde_json::Map::new();
+    add_repository(&mut repositories, name, &top);
+    out.put(
+        "repositories",
+        &Item::File(serde_json::to_vec(&repositories).unwrap()),
+    );
+    let digests = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let image = facts(name, config, &layers, digests, None, None);
+    Built {
+        bytes: out.finish(),
+        images: vec![image],
+        index: None,
+    }
+}
+
+/// podman's per-layer `<id>/layer.tar -> ../<diffidhex>.tar`, `<id>/VERSION` and `<id>/json`,
+/// ids chained from the diffIDs; returns the top layer's id.
+fn put_podman_layer_dirs(out: &mut TarOut, layers: &[&Layer]) -> String {
     let mut last = String::new();
     for (i, l) in layers.iter().enumerate() {
         let id = if last.is_empty() {
@@ -553,32 +629,7 @@ pub fn podman(name: &str) -> Built {
         );
         last = id;
     }
-    let layer_names: Vec<String> = layers
-        .iter()
-        .map(|l| format!("{}.tar", hex_of(&l.diff_id)))
-        .collect();
-    let manifest = json!([{
-        "Config": format!("{}.json", hex_of(&cfg_digest)),
-        "RepoTags": [name],
-        "Layers": layer_names,
-    }]);
-    out.put(
-        "manifest.json",
-        &Item::File(serde_json::to_vec(&manifest).unwrap()),
-    );
-    let (repo, tag) = name.rsplit_once(':').unwrap();
-    let repositories = json!({ repo: { tag: last } });
-    out.put(
-        "repositories",
-        &Item::File(serde_json::to_vec(&repositories).unwrap()),
-    );
-    let digests = layers.iter().map(|l| l.diff_id.clone()).collect();
-    let image = facts(name, config, &layers, digests, None, None);
-    Built {
-        bytes: out.finish(),
-        images: vec![image],
-        index: None,
-    }
+    last
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -605,47 +656,22 @@ pub fn docker25() -> Built {
         r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{man_digest}","size":{},"annotations":{{"io.containerd.image.name":"docker.io/fixture/d25:v1","org.opencontainers.image.ref.name":"v1"}}}}]}}"#,
         manifest.len()
     );
-    let mut sources = serde_json::Map::new();
-    for l in layers {
-        sources.insert(
-            l.diff_id.clone(),
-            json!({"mediaType": OCI_LAYER_TAR, "size": l.tar.len(), "digest": l.diff_id}),
-        );
-    }
-    let manifest_json = json!([{
-        "Config": format!("blobs/sha256/{}", hex_of(&cfg_digest)),
-        "RepoTags": ["fixture/d25:v1"],
-        "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", hex_of(&l.diff_id))).collect::<Vec<_>>(),
-        "LayerSources": sources,
-    }]);
-    let mut tree = Tree::default();
-    tree.add("blobs", Item::Dir);
-    tree.add("blobs/sha256", Item::Dir);
-    for l in layers {
-        tree.add(
-            &format!("blobs/sha256/{}", hex_of(&l.diff_id)),
-            Item::File(l.tar.clone()),
-        );
-    }
-    tree.add(
-        &format!("blobs/sha256/{}", hex_of(&cfg_digest)),
-        Item::File(config.clone()),
-    );
-    tree.add(
-        &format!("blobs/sha256/{}", hex_of(&man_digest)),
-        Item::File(manifest),
-    );
-    tree.add("index.json", Item::File(index.into_bytes()));
+    let mut blobs: Vec<(String, Vec<u8>)> = layers
+        .iter()
+        .map(|l| (l.diff_id.clone(), l.tar.clone()))
+        .collect();
+    blobs.push((cfg_digest.clone(), config.clone()));
+    blobs.push((man_digest.clone(), manifest));
+    let mut tree = layout_tree(&blobs, index.as_bytes());
     tree.add(
         "manifest.json",
-        Item::File(serde_json::to_vec(&manifest_json).unwrap()),
+        Item::File(docker25_manifest_json(&cfg_digest, &layers)),
     );
-    tree.add("oci-layout", Item::File(OCI_LAYOUT.to_vec()));
+    let mut repositories = serde_json::Map::new();
+    add_repository(&mut repositories, "fixture/d25:v1", hex_of(&cfg_digest));
     tree.add(
         "repositories",
-        Item::File(
-            serde_json::to_vec(&json!({"fixture/d25": {"v1": hex_of(&cfg_digest)}})).unwrap(),
-        ),
+        Item::File(serde_json::to_vec(&repositories).unwrap()),
     );
     let mut out = TarOut::new();
     tree.write(&mut out, "");
@@ -663,6 +689,23 @@ pub fn docker25() -> Built {
         images: vec![image],
         index: None,
     }
+}
+
+/// Docker 25+'s `manifest.json`: paths into the layout's blobs, and `LayerSources` with each
+/// (uncompressed) layer's descriptor.
+fn docker25_manifest_json(cfg_digest: &str, layers: &[&Layer]) -> Vec<u8> {
+    let mut sources = serde_json::Map::new();
+    for l in layers {
+        sources.insert(
+            l.diff_id.clone(),
+            json!({"mediaType": OCI_LAYER_TAR, "size": l.tar.len(), "digest": l.diff_id}),
+        );
+    }
+    let blob_path = |digest: &str| format!("blobs/sha256/{}", hex_of(digest));
+    let layer_paths = layers.iter().map(|l| blob_path(&l.diff_id)).collect();
+    let mut entry = manifest_entry(blob_path(cfg_digest), "fixture/d25:v1", layer_paths);
+    entry["LayerSources"] = json!(sources);
+    serde_json::to_vec(&json!([entry])).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,22 +757,28 @@ pub fn oci_layout(shape: OciShape, name: &str) -> Built {
     }
 }
 
+/// An OCI layout as a directory tree: `blobs/sha256/<hex>` of each blob, `index.json`,
+/// `oci-layout`.
+fn layout_tree(blobs: &[(String, Vec<u8>)], index: &[u8]) -> Tree {
+    let mut tree = Tree::default();
+    tree.add("blobs", Item::Dir);
+    tree.add("blobs/sha256", Item::Dir);
+    for (d, b) in blobs {
+        tree.add(
+            &format!("blobs/sha256/{}", hex_of(d)),
+            Item::File(b.clone()),
+        );
+    }
+    tree.add("index.json", Item::File(index.to_vec()));
+    tree.add("oci-layout", Item::File(OCI_LAYOUT.to_vec()));
+    tree
+}
+
 fn write_layout(shape: OciShape, blobs: &[(String, Vec<u8>)], index: &[u8]) -> Vec<u8> {
     let mut out = TarOut::new();
     match shape {
         OciShape::Plain | OciShape::DotSlash => {
-            let mut tree = Tree::default();
-            tree.add("blobs", Item::Dir);
-            tree.add("blobs/sha256", Item::Dir);
-            for (d, b) in blobs {
-                tree.add(
-                    &format!("blobs/sha256/{}", hex_of(d)),
-                    Item::File(b.clone()),
-                );
-            }
-            tree.add("index.json", Item::File(index.to_vec()));
-            tree.add("oci-layout", Item::File(OCI_LAYOUT.to_vec()));
-            tree.write(
+            layout_tree(blobs, index).write(
                 &mut out,
                 if shape == OciShape::DotSlash {
                     "./"
