@@ -4,6 +4,7 @@
 //! `validate()` into the typed `Config` the rest of the program uses. Errors name the key and
 //! where its value came from (the file's absolute path, the environment variable, the flag).
 
+mod registry;
 mod server;
 mod source;
 
@@ -18,7 +19,7 @@ use url::Url;
 
 use crate::codec::LayerCompression;
 use crate::limits::Limits;
-use crate::registry::credentials::{self, Credentials, CredentialsError};
+use crate::registry::credentials::{Credentials, CredentialsError};
 use crate::secret::Secret;
 
 /// Why the configuration cannot be used.
@@ -279,62 +280,6 @@ impl RawConfig {
         })
     }
 
-    /// An http(s) URL; plain http only on loopback or by explicit opt-in.
-    fn registry_url(&self) -> Result<Url, ConfigError> {
-        let registry = Url::parse(&self.registry)
-            .map_err(|e| invalid("registry", format!("{:?}: {e}", self.registry)))?;
-        if !matches!(registry.scheme(), "http" | "https") || registry.host_str().is_none() {
-            return Err(invalid(
-                "registry",
-                format!("must be an http(s) URL, not {:?}", self.registry),
-            ));
-        }
-        // The URL is logged at start and named in errors: a password in it would leak.
-        if !registry.username().is_empty() || registry.password().is_some() {
-            return Err(invalid(
-                "registry",
-                "holds credentials: use registry_username and registry_password (or HOIST_REGISTRY_PASSWORD) instead",
-            ));
-        }
-        let loopback = match registry.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        if registry.scheme() == "http" && !loopback && !self.registry_allow_http {
-            return Err(invalid(
-                "registry",
-                format!(
-                    "{} is plain http and not on loopback: set registry_allow_http = true to allow it",
-                    self.registry
-                ),
-            ));
-        }
-        Ok(registry)
-    }
-
-    /// Username and password, else a docker `config.json` (`registry_auth_file`, else
-    /// `$DOCKER_CONFIG/config.json`), else anonymous.
-    fn credentials(&self, registry: &Url) -> Result<Credentials, ConfigError> {
-        if !self.registry_username.is_empty() {
-            return Ok(Credentials::Basic {
-                username: self.registry_username.clone(),
-                password: self.registry_password.clone(),
-            });
-        }
-        let file = if !self.registry_auth_file.is_empty() {
-            Some(std::path::PathBuf::from(&self.registry_auth_file))
-        } else {
-            std::env::var_os("DOCKER_CONFIG")
-                .map(|d| std::path::PathBuf::from(d).join("config.json"))
-        };
-        match file {
-            Some(f) => Ok(credentials::from_docker_config(&f, registry)?),
-            None => Ok(Credentials::Anonymous),
-        }
-    }
-
     fn check_numbers(&self) -> Result<(), ConfigError> {
         if !crate::oci::reference::valid_repository(&self.staging_repository) {
             return Err(invalid(
@@ -368,83 +313,4 @@ impl RawConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use figment::Figment;
-    use figment::providers::{Format, Serialized, Toml};
-
-    #[test]
-    fn defaults_validate() {
-        let c = RawConfig::default().validate().unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.registry.as_str(), "http://127.0.0.1:5000/");
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let raw = RawConfig {
-            registry_password: Secret("hunter2".into()),
-            ..RawConfig::default()
-        };
-        assert!(!format!("{raw:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn unknown_keys_are_errors() {
-        let fig = Figment::from(Serialized::defaults(RawConfig::default()))
-            .merge(Toml::string("listne = \"x\""));
-        assert!(fig.extract::<RawConfig>().is_err());
-    }
-
-    #[test]
-    fn plain_http_needs_loopback_or_opt_in() {
-        let raw = RawConfig {
-            registry: "http://registry.example:5000".into(),
-            ..RawConfig::default()
-        };
-        assert!(raw.validate().is_err());
-        let raw = RawConfig {
-            registry: "http://registry.example:5000".into(),
-            registry_allow_http: true,
-            ..RawConfig::default()
-        };
-        assert!(raw.validate().is_ok());
-        let raw = RawConfig {
-            registry: "http://[::1]:5000".into(),
-            ..RawConfig::default()
-        };
-        assert!(raw.validate().is_ok());
-    }
-
-    #[test]
-    fn auth_section_is_read_and_checked() {
-        let fig = Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(
-            "[auth]\nanonymous = true\nmax_pushes_per_client = 2\n[[auth.oidc]]\nissuer = \"https://token.actions.githubusercontent.com\"\naudience = \"hoist\"\nclaims = { ref_protected = \"true\" }\nrepositories = [\"ci/{repository_owner}/**\"]\n",
-        ));
-        let c = fig.extract::<RawConfig>().unwrap().validate().unwrap();
-        assert!(c.auth.anonymous);
-        assert_eq!(c.auth.max_pushes_per_client, 2);
-        assert_eq!(c.auth.oidc.len(), 1);
-        let typo = Figment::from(Serialized::defaults(RawConfig::default()))
-            .merge(Toml::string("[auth]\ntoken_file = \"x\"\n"));
-        assert!(typo.extract::<RawConfig>().is_err());
-        let insecure = Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(
-            "[[auth.oidc]]\nissuer = \"http://issuer.example\"\naudience = \"a\"\nrepositories = [\"x/**\"]\n",
-        ));
-        assert!(insecure.extract::<RawConfig>().unwrap().validate().is_err());
-    }
-
-    #[test]
-    fn bad_values_are_errors() {
-        let raw = RawConfig {
-            registry: "ftp://x".into(),
-            ..RawConfig::default()
-        };
-        assert!(raw.validate().is_err());
-        let raw = RawConfig {
-            gzip_level: 0,
-            ..RawConfig::default()
-        };
-        assert!(raw.validate().is_err());
-    }
-}
+mod tests;
