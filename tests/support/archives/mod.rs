@@ -68,6 +68,8 @@ pub struct Image {
     /// Layer digests, in manifest order.
     pub layers: Vec<String>,
     pub config: String,
+    /// The image manifest's digest.
+    pub manifest: String,
 }
 
 /// One image: gzip layers of `layer_sizes` bytes of noise, config, OCI manifest, and an index
@@ -153,7 +155,7 @@ fn build_image(seed: u64, layer_sizes: &[usize], ref_name: &str, corrupt: bool) 
     }))
     .expect("index json");
     blobs.push((config_digest.clone(), config));
-    blobs.push((manifest_digest, manifest));
+    blobs.push((manifest_digest.clone(), manifest));
     let mut b = tar::Builder::new(Vec::new());
     append(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     append(&mut b, "index.json", &index);
@@ -164,5 +166,6 @@ fn build_image(seed: u64, layer_sizes: &[usize], ref_name: &str, corrupt: bool) 
         tar: b.into_inner().expect("outer tar"),
         layers,
         config: config_digest,
+        manifest: manifest_digest,
     }
 }
