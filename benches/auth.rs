@@ -7,21 +7,32 @@
 //!
 //! `cargo bench --bench auth` (needs `docker-registry`). Env: `AUTH_BENCH_ROUNDS` (default 40).
 
-#[path = "../tests/access_support/mod.rs"]
-mod access_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use access_support::issuer::{Issuer, Signer, claims};
-use access_support::{Hoist, Registry, oci_archive};
 use hoist::auth::{Authenticator, RawAuth, RawOidc};
+use serde_json::{Value, json};
+use support::access::{oidc_config, push_as};
+use support::archives::image;
+use support::issuer::{Issuer, Signer, claims, now};
+use support::{Hoist, Registry};
+
+/// Rounds of warm-up before the timed ones: they warm connections and key caches.
+const WARM_UP: usize = 3;
+
+/// One way of identifying clients: hoist's config for it, the `Authorization` value a
+/// client sends ("" for none), and the repository it may push to.
+struct Mode {
+    name: &'static str,
+    config: String,
+    auth: String,
+    repo: &'static str,
+}
 
 fn main() {
-    if std::process::Command::new("docker-registry")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !support::have("docker-registry") {
         println!("docker-registry not installed: skipped");
         return;
     }
@@ -34,49 +45,74 @@ fn main() {
     let signer = Signer::new();
     let issuer = Issuer::start(signer.jwks());
     let jwt = signer.sign(
-        serde_json::json!({"alg": "RS256", "kid": "rsa-1"}),
+        json!({"alg": "RS256", "kid": "rsa-1"}),
         &long_lived(claims(&issuer.url, "acme")),
     );
+    let modes = modes(&tokens_file, &token, &issuer.url, &jwt);
+    let times = time_pushes(&modes, rounds);
+    let us_token = in_process(&format!("Bearer {token}"), token_auth(&tokens_file), 20_000);
+    let us_oidc = in_process(&format!("Bearer {jwt}"), oidc_auth(&issuer.url), 2_000);
+    print_table(&modes, &times, &[us_token, us_oidc], rounds);
+}
+
+/// No auth (the baseline), the API token, the CI identity token.
+fn modes(tokens_file: &str, token: &str, issuer: &str, jwt: &str) -> [Mode; 3] {
+    [
+        Mode {
+            name: "none",
+            config: String::new(),
+            auth: String::new(),
+            repo: "bench/none",
+        },
+        Mode {
+            name: "token",
+            config: format!("[auth]\ntokens_file = {tokens_file:?}\n"),
+            auth: format!("Bearer {token}"),
+            repo: "bench/app",
+        },
+        Mode {
+            name: "oidc",
+            config: oidc_config(issuer, ""),
+            auth: format!("Bearer {jwt}"),
+            repo: "ci/acme/app",
+        },
+    ]
+}
+
+/// Milliseconds of each timed push, per mode: one hoist per mode in front of one registry,
+/// a fresh image per push, the modes interleaved within each round.
+fn time_pushes(modes: &[Mode], rounds: usize) -> Vec<Vec<f64>> {
     let reg = Registry::start().unwrap();
-    let modes = [
-        ("none", String::new(), String::new(), "bench/none"),
-        (
-            "token",
-            format!("[auth]\ntokens_file = {tokens_file:?}\n"),
-            format!("Bearer {token}"),
-            "bench/app",
-        ),
-        (
-            "oidc",
-            oidc_config(&issuer.url),
-            format!("Bearer {jwt}"),
-            "ci/acme/app",
-        ),
-    ];
     let hoists: Vec<Hoist> = modes
         .iter()
-        .map(|(_, cfg, _, _)| Hoist::start(&reg.url(), cfg, &[]).unwrap())
+        .map(|m| {
+            Hoist::options(&reg.url())
+                .config(&m.config)
+                .start()
+                .unwrap()
+        })
         .collect();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    for round in 0..rounds + 3 {
-        for (i, ((_, _, auth, repo), hoist)) in modes.iter().zip(&hoists).enumerate() {
-            let img = oci_archive((round * 10 + i) as u64 + 1_000, 64 << 10, None);
-            let headers: Vec<(&str, &str)> = if auth.is_empty() {
-                vec![]
-            } else {
-                vec![("Authorization", auth)]
-            };
+    for round in 0..rounds + WARM_UP {
+        for (i, (mode, hoist)) in modes.iter().zip(&hoists).enumerate() {
+            let img = image((round * 10 + i) as u64 + 1_000, &[64 << 10], "v1");
+            let path = format!("/push/{}:r{round}", mode.repo);
             let t = Instant::now();
-            let a = hoist.push(&format!("/push/{repo}:r{round}"), &headers, &img.bytes);
+            let a = push_as(hoist, &path, &mode.auth, &img.tar);
             let ms = t.elapsed().as_secs_f64() * 1e3;
             assert_eq!(a.status, 201, "{}", a.text());
-            if round >= 3 {
-                times[i].push(ms); // the first rounds warm connections and key caches
+            if round >= WARM_UP {
+                times[i].push(ms);
             }
         }
     }
-    let us_token = in_process(&format!("Bearer {token}"), token_auth(&tokens_file), 20_000);
-    let us_oidc = in_process(&format!("Bearer {jwt}"), oidc_auth(&issuer.url), 2_000);
+    times
+}
+
+/// The markdown table of bench/README.md: push medians against the baseline, and each
+/// mode's in-process `authenticate()` cost (`us`, for the modes after the first) as a share
+/// of a push.
+fn print_table(modes: &[Mode], times: &[Vec<f64>], us: &[f64], rounds: usize) {
     let base = median(&mut times[0].clone());
     println!(
         "auth cost against a small push (one 64 KiB layer), {rounds} rounds, medians, same run\n"
@@ -84,12 +120,12 @@ fn main() {
     println!("| mode | push (ms) | vs none | authenticate() (µs) | share of a push |");
     println!("|---|---|---|---|---|");
     println!("| none | {base:.2} | — | — | — |");
-    for (i, us) in [(1, us_token), (2, us_oidc)] {
-        let m = median(&mut times[i].clone());
+    for ((mode, t), us) in modes.iter().zip(times).skip(1).zip(us) {
+        let m = median(&mut t.clone());
         let share = us / (base * 1e3) * 100.0;
         println!(
             "| {} | {m:.2} | {:+.1}% | {us:.1} | {share:.3}% {} |",
-            modes[i].0,
+            mode.name,
             (m / base - 1.0) * 100.0,
             if share < 1.0 {
                 "(under 1%)"
@@ -109,7 +145,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn tokens_file(dir: &tempfile::TempDir, n: usize) -> (String, String) {
     let mut text = String::new();
     for i in 0..n - 1 {
-        let digest = access_support::sha256(format!("other-token-{i}").as_bytes());
+        let digest = support::sha256(format!("other-token-{i}").as_bytes());
         text.push_str(&format!(
             "[[token]]\nname = \"other-{i}\"\nsha256 = \"{}\"\nrepositories = [\"other-{i}/**\"]\n",
             &digest[7..]
@@ -122,15 +158,9 @@ fn tokens_file(dir: &tempfile::TempDir, n: usize) -> (String, String) {
     (new.token.0, path.display().to_string())
 }
 
-fn long_lived(mut c: serde_json::Value) -> serde_json::Value {
-    c["exp"] = serde_json::json!(access_support::issuer::now() + 3600);
+fn long_lived(mut c: Value) -> Value {
+    c["exp"] = json!(now() + 3600);
     c
-}
-
-fn oidc_config(issuer: &str) -> String {
-    format!(
-        "[[auth.oidc]]\nissuer = {issuer:?}\naudience = \"hoist\"\nrepositories = [\"ci/{{repository_owner}}/**\"]\n"
-    )
 }
 
 fn token_auth(file: &str) -> RawAuth {

@@ -74,6 +74,15 @@ impl Answer {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a response header sent more than once (`www-authenticate`), in order.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The outcome hoist reported for `digest` in the first image of a 201 answer.
     pub fn outcome(&self, digest: &str) -> String {
         self.body["images"][0]["blobs"]
@@ -218,12 +227,28 @@ pub fn skopeo_inspect(registry: &Registry, reference: &str, extra: &[&str]) -> R
 /// Opens an upload that sends headers claiming `total` bytes and then `sent`, and holds the
 /// connection open.
 pub fn hold_upload(hoist: &Hoist, path: &str, total: usize, sent: &[u8]) -> TcpStream {
+    let octets = [("Content-Type", "application/octet-stream")];
+    hold_request(hoist, "PUT", path, &octets, total, sent)
+}
+
+/// Sends a request's head with `headers` and `Content-Length: total`, then `sent` of its
+/// body, and holds the connection open: what hoist answers before the rest of the body comes
+/// is then the test's to read ([`read_answer`]).
+pub fn hold_request(
+    hoist: &Hoist,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    total: usize,
+    sent: &[u8],
+) -> TcpStream {
     let mut s = TcpStream::connect(hoist.addr()).expect("connect to hoist");
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: hoist\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n"
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: hoist\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {total}\r\n\r\n"));
+    s.write_all(head.as_bytes()).unwrap();
     s.write_all(sent).unwrap();
     s.flush().unwrap();
     s

@@ -1,8 +1,8 @@
 //! One `hoist serve` process on a loopback port, with its stderr captured (and echoed, so a
-//! failing test shows it). Built with options: extra environment, extra arguments, log level,
-//! an emptied environment, or `serve` with the test's own arguments only. What the operations
-//! suites ask of it: the admin listener's address, stderr lines waited for or read as JSON,
-//! `/readyz` polled, SIGTERM and the exit that follows.
+//! failing test shows it). Built with options: extra environment, extra arguments, a config
+//! file, log level, an emptied environment, or `serve` with the test's own arguments only.
+//! What the operations suites ask of it: the admin listener's address, stderr lines waited
+//! for or read as JSON, `/readyz` polled, SIGTERM and the exit that follows.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -29,9 +29,11 @@ pub struct Hoist {
     /// The admin listener's `127.0.0.1:PORT`, when `HOIST_ADMIN_LISTEN` was set.
     pub admin: Option<String>,
     stderr: Arc<Mutex<String>>,
+    /// The config file given with [`HoistOptions::config`], removed with hoist.
+    _config: Option<tempfile::TempDir>,
 }
 
-/// How to start hoist: `Hoist::options(url).env(..).arg(..).start()`.
+/// How to start hoist: `Hoist::options(url).env(..).args(..).config(..).start()`.
 pub struct HoistOptions {
     /// `--listen 127.0.0.1:0 --registry URL` first; None: only the test's own arguments.
     registry: Option<String>,
@@ -39,6 +41,8 @@ pub struct HoistOptions {
     env: Vec<(String, String)>,
     log: String,
     clear_env: bool,
+    /// A directory holding the `hoist.toml` passed with `--config`.
+    config: Option<tempfile::TempDir>,
 }
 
 impl HoistOptions {
@@ -61,6 +65,15 @@ impl HoistOptions {
         self
     }
 
+    /// Writes `toml` to a `hoist.toml` of hoist's own (removed with it) and passes
+    /// `--config` with it: settings the environment cannot say (`[[auth.oidc]]`).
+    pub fn config(mut self, toml: &str) -> HoistOptions {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("hoist.toml"), toml).expect("writing hoist.toml");
+        self.config = Some(dir);
+        self
+    }
+
     /// `RUST_LOG` for hoist (default `hoist=info`, or the test's own `RUST_LOG`); an `env`
     /// entry for `RUST_LOG` still wins.
     pub fn log(mut self, filter: &str) -> HoistOptions {
@@ -78,7 +91,7 @@ impl HoistOptions {
     /// `HOIST_ADMIN_LISTEN`, its `hoist admin on URL` line). Unless the environment is
     /// cleared, it is cleared of `DOCKER_CONFIG` and inherited `HOIST_*` variables, so only
     /// what the test sets applies.
-    pub fn start(self) -> Result<Hoist> {
+    pub fn start(mut self) -> Result<Hoist> {
         let mut child = self.command().spawn().context("spawning hoist")?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().context("hoist stderr")?;
@@ -99,6 +112,7 @@ impl HoistOptions {
                 admin,
                 child,
                 stderr,
+                _config: self.config.take(),
             }),
             Err(e) => {
                 let _ = child.kill();
@@ -115,8 +129,11 @@ impl HoistOptions {
         if let Some(registry) = &self.registry {
             cmd.args(["--listen", "127.0.0.1:0", "--registry", registry]);
         }
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
+        cmd.args(&self.args);
+        if let Some(dir) = &self.config {
+            cmd.arg("--config").arg(dir.path().join("hoist.toml"));
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if self.clear_env {
@@ -172,6 +189,7 @@ impl Hoist {
             env: Vec::new(),
             log: std::env::var("RUST_LOG").unwrap_or_else(|_| "hoist=info".into()),
             clear_env: false,
+            config: None,
         }
     }
 

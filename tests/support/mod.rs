@@ -8,16 +8,21 @@
 //! - [`archives`]: image archives built in code (tool-shaped, block-level hostile, small).
 //! - [`fault_proxy`]: an HTTP proxy between hoist and the registry that injects faults and
 //!   records what hoist sent.
+//! - [`access`]: API tokens, a hoist that takes them from a tokens file, `Authorization`
+//!   values, and what a refused push must leave behind.
+//! - [`issuer`]: a local OIDC issuer that signs CI identity tokens (and malformed ones).
 #![allow(
     dead_code,
     unused_imports,
     reason = "each test binary uses its own part of the shared harness"
 )]
 
+pub mod access;
 pub mod archives;
 pub mod client;
 pub mod fault_proxy;
 pub mod hoist;
+pub mod issuer;
 pub mod registry;
 
 pub use client::*;

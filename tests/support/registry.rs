@@ -99,18 +99,33 @@ impl Registry {
 
     /// Tags of a repository as the registry lists them (empty when the repository is unknown).
     pub fn tags(&self, repository: &str) -> Vec<String> {
+        self.tags_as(repository, "")
+    }
+
+    /// [`Registry::tags`] read with an `Authorization` value ("" for none): behind htpasswd.
+    pub fn tags_as(&self, repository: &str, authorization: &str) -> Vec<String> {
         let url = format!("{}/v2/{repository}/tags/list", self.url());
-        match get_json(&url) {
-            Ok(v) => v["tags"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
+        let out = self.curl(authorization).arg(url).output();
+        match out {
+            Ok(o) if o.status.success() => serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .ok()
+                .and_then(|v| v["tags"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
         }
+    }
+
+    /// `curl -skf`, with an `Authorization` header unless `authorization` is "".
+    fn curl(&self, authorization: &str) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.arg("-skf");
+        if !authorization.is_empty() {
+            cmd.arg("-H").arg(format!("Authorization: {authorization}"));
+        }
+        cmd
     }
 
     /// Every `repository:tag` the registry holds, sorted.
@@ -156,8 +171,13 @@ impl Registry {
 
     /// Whether the registry has `digest` in `repository`.
     pub fn has_blob(&self, repository: &str, digest: &str) -> bool {
-        Command::new("curl")
-            .args(["-skf", "-I"])
+        self.has_blob_as(repository, digest, "")
+    }
+
+    /// [`Registry::has_blob`] asked with an `Authorization` value ("" for none).
+    pub fn has_blob_as(&self, repository: &str, digest: &str, authorization: &str) -> bool {
+        self.curl(authorization)
+            .arg("-I")
             .arg(format!("{}/v2/{repository}/blobs/{digest}", self.url()))
             .output()
             .map(|o| o.status.success())

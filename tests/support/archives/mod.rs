@@ -68,6 +68,8 @@ pub struct Image {
     /// Layer digests, in manifest order.
     pub layers: Vec<String>,
     pub config: String,
+    /// The image manifest's digest.
+    pub manifest: String,
 }
 
 /// One image: gzip layers of `layer_sizes` bytes of noise, config, OCI manifest, and an index
@@ -112,11 +114,12 @@ fn build_image(seed: u64, layer_sizes: &[usize], ref_name: &str, corrupt: bool) 
         layer[last] ^= 0xff;
     }
     blobs.push((config_digest.clone(), config));
-    blobs.push((manifest_digest, manifest));
+    blobs.push((manifest_digest.clone(), manifest));
     Image {
         tar: layout_tar(&index, &blobs),
         layers: digests,
         config: config_digest,
+        manifest: manifest_digest,
     }
 }
 

@@ -1,11 +1,11 @@
-//! A local OIDC issuer on loopback for the tests: keys made at test time (RSA and P-256),
-//! discovery and JWKS served by a small thread, JWTs signed by hand so that tests can also
-//! make the malformed ones (`alg: none`, HS256 with the public key as secret).
+//! A local OIDC issuer on loopback, as a CI system runs one: keys made at test time (RSA and
+//! P-256), discovery and JWKS served by a small thread, JWTs signed by hand so that tests can
+//! also make the malformed ones (`alg: none`, HS256 with the public key as secret).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -98,9 +98,10 @@ impl Signer {
 
 /// A running issuer: discovery at `/.well-known/openid-configuration`, keys at `/jwks`.
 pub struct Issuer {
+    /// `http://127.0.0.1:PORT`, the `iss` its tokens carry.
     pub url: String,
+    /// How many times the keys were fetched.
     pub fetches: Arc<AtomicUsize>,
-    jwks: Arc<Mutex<Value>>,
 }
 
 impl Issuer {
@@ -108,9 +109,8 @@ impl Issuer {
     pub fn start(jwks: Value) -> Issuer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let jwks = Arc::new(Mutex::new(jwks));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (j, f, u) = (jwks.clone(), fetches.clone(), url.clone());
+        let (f, u) = (fetches.clone(), url.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().take(10_000) {
                 let Ok(mut s) = stream else { continue };
@@ -121,7 +121,7 @@ impl Issuer {
                     json!({"issuer": u, "jwks_uri": format!("{u}/jwks")}).to_string()
                 } else if req.starts_with("GET /jwks") {
                     f.fetch_add(1, Ordering::SeqCst);
-                    j.lock().unwrap().to_string()
+                    jwks.to_string()
                 } else {
                     let _ = s.write_all(
                         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -135,7 +135,7 @@ impl Issuer {
                 );
             }
         });
-        Issuer { url, fetches, jwks }
+        Issuer { url, fetches }
     }
 }
 
