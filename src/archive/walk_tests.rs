@@ -1,5 +1,5 @@
 //! The tar walk in process: one broken thing per archive, the error code it must give. The
-//! end-to-end suite (tests/hostile.rs) pushes the same shapes through a real server; these
+//! end-to-end suite (tests/hostile/) pushes the same shapes through a real server; these
 //! pin the walk itself, fast.
 
 use std::io::Cursor;
