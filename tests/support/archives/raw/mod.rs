@@ -1,4 +1,4 @@
-//! Block-level archive builders, for hostile archives (`tests/hostile.rs`).
+//! Block-level archive builders, for hostile archives (`tests/hostile/`).
 //!
 //! Every hostile case starts from a tiny *valid* image (an OCI layout archive or a
 //! docker-archive) and breaks exactly one thing, so a rejection can only be caused by that one
