@@ -24,8 +24,8 @@ say "free disk: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 # Debian packages the tests need, and a command each one provides. A test whose tool is
 # missing fails (it never skips), so every one of them is installed here. docker.io brings
 # the Docker CLI and engine that tests/e2e_docker.rs drives; bsdutils the `script` that gives
-# tests/e2e_cli.rs a terminal; chromium and chromium-driver the headless browser that
-# tests/e2e_page.rs drives through WebDriver; nasm and the autotools build ISA-L (the gzip of
+# tests/e2e_cli/ a terminal; chromium and chromium-driver the headless browser that
+# tests/e2e_page/ drives through WebDriver; nasm and the autotools build ISA-L (the gzip of
 # layers, src/codec/isal.rs) from source.
 packages=(nasm autoconf automake libtool make docker-registry skopeo umoci busybox-static curl pigz gzip zstd xz-utils bzip2 openssl docker.io bsdutils chromium chromium-driver)
 commands=(nasm autoconf automake libtoolize make docker-registry skopeo umoci busybox curl pigz gzip zstd xz bzip2 openssl docker script chromium chromedriver)
