@@ -140,13 +140,8 @@ fn a_known_archive_whose_blobs_are_gone_is_pushed_in_full() {
     let path = format!("/push/gone/app:v1?digest={}", sha256(&img.tar));
     assert_eq!(push_bytes(&hoist, &path, &img.tar).unwrap().status, 201);
     let layer = &img.layers[0];
-    let addr = reg
-        .url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
     let path_of_blob = format!("/v2/gone/app/blobs/{layer}");
-    let deleted = support::request(&addr, "DELETE", &path_of_blob, &[], b"").unwrap();
+    let deleted = support::request(&reg.host(), "DELETE", &path_of_blob, &[], b"").unwrap();
     assert_eq!(deleted.status, 202, "{deleted:?}");
     assert!(!reg.has_blob("gone/app", layer));
     let again = push_bytes(&hoist, &path, &img.tar).unwrap();

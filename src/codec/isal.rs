@@ -176,12 +176,9 @@ struct Bits<'a> {
 impl Bits<'_> {
     /// An `n`-bit number, least significant bit first.
     fn take(&mut self, n: usize) -> Option<u32> {
-        let mut value = 0;
-        for i in 0..n {
-            value |= (bit_at(self.stream, self.pos)? as u32) << i;
-            self.pos += 1;
-        }
-        Some(value)
+        let value = self.peek(n);
+        self.pos += n;
+        (self.pos <= self.stream.len() * 8).then_some(value)
     }
 
     /// The next `n` bits without taking them; bits past the end read as zeros.

@@ -28,6 +28,8 @@ struct Plan<'a> {
     access: placement::Access<'a>,
     /// Where streamed blobs go: the target repository, or staging with a platform filter.
     upload_repo: String,
+    /// What becomes of the archive's uncompressed layers.
+    transform: LayerTransform,
     /// Under what a push that ends well is remembered, where the client named its digest.
     known: Option<known::Key>,
 }
@@ -78,11 +80,15 @@ impl Pusher {
             Target::Named { repository, .. } if request.platforms.is_empty() => repository.clone(),
             _ => self.config.staging_repository.clone(),
         };
+        let config = &self.config;
+        let transform = request
+            .layer_compression
+            .transform(config.gzip_level, config.zstd_level);
         let known = request.digest.clone().filter(|_| !request.dry_run);
         let known = known.map(|digest| known::Key {
             digest,
             upload_repo: upload_repo.clone(),
-            transform: self.transform(request),
+            transform,
         });
         Plan {
             request,
@@ -92,6 +98,7 @@ impl Pusher {
                 staging: &self.config.staging_repository,
             },
             upload_repo,
+            transform,
             known,
         }
     }
@@ -172,14 +179,6 @@ impl Pusher {
         Ok(())
     }
 
-    /// What becomes of the archive's uncompressed layers.
-    fn transform(&self, request: &Request) -> LayerTransform {
-        let config = &self.config;
-        request
-            .layer_compression
-            .transform(config.gzip_level, config.zstd_level)
-    }
-
     /// hoist's registry client, or in pass-through mode one carrying the client's own
     /// credentials and a token cache of its own (shared connection pool).
     fn registry_for(&self, client: &Client) -> Arc<Registry> {
@@ -216,7 +215,7 @@ impl Pusher {
             registry: &plan.registry,
             config: &self.config,
             upload_repo: &plan.upload_repo,
-            transform: self.transform(request),
+            transform: plan.transform,
             cancel: CancellationToken::new(),
             cache: self.cache.clone(),
             locations: self.locations.clone(),
